@@ -1,0 +1,1 @@
+"""Reusable building blocks with no Dagster definitions: sources, warehouse loading, resources."""

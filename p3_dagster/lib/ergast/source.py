@@ -1,0 +1,62 @@
+"""The source contract: what every F1 source (dump, jolpica, demo) offers the raw loader."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+SourceName = Literal["dump", "jolpica", "demo"]
+
+
+@runtime_checkable
+class ErgastSource(Protocol):
+    """A provider of Ergast tables.
+
+    Every table it returns has passed ``schema.conform``: exactly the contract columns and Arrow
+    types of ``p3_common.ergast.TABLES``, with unique natural keys. Lineage columns (``_source``,
+    ``_season``, ``_loaded_at``, ``_run_id``) are the loader's job, never the source's.
+    """
+
+    name: SourceName
+
+    def seasons(self) -> list[int]:
+        """Seasons this source can provide, ascending."""
+        ...
+
+    def reference_table(self, table: str) -> pa.Table:
+        """A whole unpartitioned table (circuits, constructors, drivers, seasons, status)."""
+        ...
+
+    def season_table(self, table: str, season: int) -> pa.Table:
+        """Every row of a race-scoped table for one season (possibly zero rows)."""
+        ...
+
+
+class WarehouseCatalog(Protocol):
+    """What the warehouse already holds, for sources that load incrementally (jolpica).
+
+    The API identifies drivers, constructors and circuits by string refs and has no integer
+    surrogate ids; a source maps refs to the ids already in the warehouse and allocates new ids
+    above the current maximum, so ids stay stable across loads and sources.
+    """
+
+    def ref_ids(self, table: str) -> dict[str, int]:
+        """Natural ref -> id for ``circuits``, ``constructors``, ``drivers``; status text -> id for ``status``."""
+        ...
+
+    def race_ids(self, season: int) -> dict[int, int]:
+        """Round -> race_id of the season's races already loaded."""
+        ...
+
+    def max_id(self, table: str, column: str) -> int:
+        """Largest value of an integer id column (0 when the table is empty or absent)."""
+        ...
+
+    def loaded_rounds(self, table: str, season: int) -> set[int]:
+        """Rounds of ``season`` for which ``table`` already holds rows."""
+        ...
+
+    def existing_rows(self, table: str, season: int) -> pa.Table:
+        """The rows of a race-scoped table currently loaded for ``season`` (contract columns only)."""
+        ...
