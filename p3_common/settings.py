@@ -1,0 +1,139 @@
+"""P3 settings: one frozen object read once from P3_* environment variables."""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BeforeValidator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIRST_SEASON = 1950
+JOLPICA_BASE_URL = "https://api.jolpi.ca/ergast/f1"
+
+Environment = Literal["local", "test", "prod"]
+SourceKind = Literal["demo", "dump", "jolpica"]
+
+_SEASON_ITEM = re.compile(r"^\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?$")
+
+
+def parse_seasons(value: object) -> tuple[int, ...] | None:
+    """Parse ``"2010-2024"``, ``"2019,2021-2023"`` or ``"2024"`` into sorted unique seasons.
+
+    None or an empty string mean "every season the source has".
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        items = str(value).split(",")
+    seasons: set[int] = set()
+    current_year = datetime.now(UTC).year
+    for item in items:
+        match = _SEASON_ITEM.match(item)
+        if match is None:
+            raise ValueError(
+                f"{item.strip()!r} is not a season or range; use e.g. '2024', '2010-2024' or "
+                "'2019,2021-2023'"
+            )
+        start = int(match.group(1))
+        end = int(match.group(2) or start)
+        if start > end:
+            raise ValueError(f"range {item.strip()!r} is empty (start after end)")
+        if start < FIRST_SEASON or end > current_year + 1:
+            raise ValueError(
+                f"{item.strip()!r} is outside {FIRST_SEASON}-{current_year + 1}, the seasons F1 has"
+            )
+        seasons.update(range(start, end + 1))
+    return tuple(sorted(seasons))
+
+
+def _resolve(path: Path) -> Path:
+    # Resolved once against the repository root, so dbt, Dagster and the CLI agree from any cwd.
+    return path if path.is_absolute() else (REPO_ROOT / path).resolve()
+
+
+class Settings(BaseSettings):
+    """Every path, URL and switch P3 uses. Fields map to ``P3_<FIELD>`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="P3_", frozen=True, extra="ignore")
+
+    env: Environment = "local"
+    home: Path = Path("data")
+    duckdb_path: Path | None = None
+    serving_duckdb_path: Path | None = None
+    source: SourceKind = "demo"
+    ergast_dir: Path | None = None
+    jolpica_url: AnyHttpUrl = AnyHttpUrl(JOLPICA_BASE_URL)
+    jolpica_burst_per_second: PositiveFloat = 4.0
+    jolpica_hourly_limit: PositiveInt = 500
+    jolpica_timeout_seconds: PositiveFloat = 20.0
+    seasons: Annotated[tuple[int, ...] | None, NoDecode, BeforeValidator(parse_seasons)] = None
+    demo_seed: int = Field(default=2024, description="Seed of the synthetic demo championship.")
+
+    @field_validator("home", "duckdb_path", "serving_duckdb_path", "ergast_dir", mode="after")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        return None if path is None else _resolve(path)
+
+    @model_validator(mode="after")
+    def _defaults_inside_home(self) -> Settings:
+        # Every file P3 writes defaults to a place inside P3_HOME.
+        if self.duckdb_path is None:
+            object.__setattr__(self, "duckdb_path", self.home / "warehouse.duckdb")
+        if self.serving_duckdb_path is None:
+            object.__setattr__(self, "serving_duckdb_path", self.home / "serving.duckdb")
+        if self.source == "dump" and self.ergast_dir is None:
+            raise ValueError("P3_SOURCE=dump needs P3_ERGAST_DIR (a folder or .zip of Ergast CSVs)")
+        if self.ergast_dir is not None and not self.ergast_dir.exists():
+            raise ValueError(f"P3_ERGAST_DIR does not exist: {self.ergast_dir}")
+        return self
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The live DuckDB warehouse file (``P3_DUCKDB_PATH``)."""
+        assert self.duckdb_path is not None
+        return self.duckdb_path
+
+    @property
+    def dagster_home(self) -> Path:
+        """The Dagster instance folder used by ``make run`` and ``make dev``."""
+        return self.home / "dagster"
+
+
+class SettingsError(ValueError):
+    """Invalid P3 configuration; the message names each offending environment variable."""
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, turning validation errors into one readable message."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            var = f"P3_{field.upper()}" if field else "P3 settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{var}: {message} (got {error.get('input')!r})" if field else message)
+        raise SettingsError("invalid P3 configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

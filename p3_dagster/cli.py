@@ -1,0 +1,191 @@
+"""The ``p3`` command line: materialise the graph with live progress, prepare the Dagster instance."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import dagster as dg
+import duckdb
+import typer
+from dagster._core.events import DagsterEventType
+from rich.console import Console
+from rich.table import Table
+
+from p3_common.settings import REPO_ROOT, Settings, SettingsError, get_settings
+
+from .lib.warehouse import raw_table_counts
+
+app = typer.Typer(help="P3: a Formula 1 analytics platform on Dagster.", no_args_is_help=True)
+console = Console()
+
+INSTANCE_TEMPLATE = REPO_ROOT / "deploy" / "dagster.local.yaml"
+_PROGRESS_EVENTS = {
+    DagsterEventType.STEP_START,
+    DagsterEventType.STEP_SUCCESS,
+    DagsterEventType.STEP_FAILURE,
+    DagsterEventType.STEP_UP_FOR_RETRY,
+    DagsterEventType.ASSET_MATERIALIZATION,
+    DagsterEventType.ASSET_CHECK_EVALUATION,
+}
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Create ``$P3_HOME/dagster`` with the local instance config, and point DAGSTER_HOME at it."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+@app.command("dagster-home")
+def dagster_home() -> None:
+    """Prepare the Dagster instance folder under P3_HOME and print its path."""
+    print(prepare_dagster_home(_settings()))
+
+
+@app.command()
+def materialize(
+    select: Annotated[
+        str, typer.Option(help="Asset selection, e.g. 'group:ingestion' or '*' for everything.")
+    ] = "*",
+) -> None:
+    """Materialise the selected assets over every configured season, in one run, with live progress.
+
+    The run is recorded in the local Dagster instance, so `make dev` shows it afterwards.
+    """
+    from .definitions import build_definitions
+
+    settings = _settings()
+    prepare_dagster_home(settings)
+    definitions = build_definitions(settings)
+    selection = dg.AssetSelection.from_string(select)
+    job = dg.define_asset_job("p3_cli_materialize", selection=selection)
+    resolved = dg.Definitions.merge(definitions, dg.Definitions(jobs=[job])).resolve_job_def(
+        "p3_cli_materialize"
+    )
+    seasons = _partition_keys(definitions)
+    tags = {"p3/launched_by": "p3 materialize"}
+    if seasons:
+        # One run over the whole season range: the raw assets' single-run backfill policy.
+        tags |= {
+            "dagster/asset_partition_range_start": seasons[0],
+            "dagster/asset_partition_range_end": seasons[-1],
+        }
+    console.print(
+        f"[bold]P3[/bold] materialising [cyan]{select}[/cyan] from source "
+        f"[cyan]{settings.source}[/cyan]"
+        + (f", seasons {seasons[0]}-{seasons[-1]}" if seasons else "")
+        + f"\n  warehouse {settings.warehouse_path}"
+    )
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    with dg.DagsterInstance.get() as instance:
+        ok = _run_with_progress(resolved, instance, tags)
+    if not ok:
+        console.print("[red bold]run failed[/red bold]; see the errors above, or the run in `make dev`")
+        raise typer.Exit(1)
+    _print_summary(settings)
+
+
+def _partition_keys(definitions: dg.Definitions) -> list[str]:
+    graph = definitions.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        partitions = graph.get(key).partitions_def
+        if partitions is not None:
+            return list(partitions.get_partition_keys())
+    return []
+
+
+def _run_with_progress(job: dg.JobDefinition, instance: dg.DagsterInstance, tags: dict) -> bool:
+    run_id = str(uuid.uuid4())
+    outcome: dict[str, object] = {}
+
+    def execute() -> None:
+        try:
+            result = job.execute_in_process(
+                instance=instance, run_id=run_id, tags=tags, raise_on_error=False
+            )
+            outcome["success"] = result.success
+        except Exception as exc:  # surfaced to the user below, never swallowed
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=execute, name="p3-run")
+    started = time.monotonic()
+    worker.start()
+    seen = 0
+    while worker.is_alive() or seen == 0:
+        worker.join(timeout=0.5)
+        records = instance.all_logs(run_id, of_type=_PROGRESS_EVENTS)
+        for record in records[seen:]:
+            _print_event(record, started)
+        seen = max(seen, len(records))
+        if not worker.is_alive():
+            break
+    if "error" in outcome:
+        console.print(f"[red]{outcome['error']}[/red]")
+        return False
+    return bool(outcome.get("success"))
+
+
+def _print_event(record, started: float) -> None:
+    event = record.dagster_event
+    if event is None:
+        return
+    clock = f"[dim]{time.monotonic() - started:6.1f}s[/dim]"
+    kind = event.event_type
+    if kind == DagsterEventType.STEP_START:
+        console.print(f"{clock} [yellow]▶[/yellow] {event.step_key}")
+    elif kind == DagsterEventType.ASSET_MATERIALIZATION:
+        materialization = event.event_specific_data.materialization
+        rows = materialization.metadata.get("dagster/row_count")
+        partition = f" [{materialization.partition}]" if materialization.partition else ""
+        if materialization.partition and rows is None:
+            return
+        detail = f" {rows.value:,} rows" if rows is not None else ""
+        console.print(
+            f"{clock} [green]✔[/green] {materialization.asset_key.to_user_string()}{partition}{detail}"
+        )
+    elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
+        evaluation = event.event_specific_data
+        mark = "[green]✔[/green]" if evaluation.passed else "[red]✘[/red]"
+        console.print(f"{clock} {mark} check {evaluation.check_name}")
+    elif kind == DagsterEventType.STEP_FAILURE:
+        error = event.event_specific_data.error
+        message = error.cause.message if error and error.cause else (error.message if error else "")
+        console.print(f"{clock} [red]✘ {event.step_key} failed[/red]: {message.strip()}")
+    elif kind == DagsterEventType.STEP_UP_FOR_RETRY:
+        console.print(f"{clock} [yellow]↻ {event.step_key} will retry[/yellow]")
+
+
+def _print_summary(settings: Settings) -> None:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        counts = raw_table_counts(con)
+    table = Table(title=f"raw tables ({settings.source})", show_edge=False)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in counts.items():
+        table.add_row(f"raw.ergast__{name}", f"{rows:,}")
+    console.print(table)
+    console.print(
+        f"[bold green]done[/bold green]: {sum(counts.values()):,} rows in {len(counts)} tables\n"
+        f"  warehouse  {settings.warehouse_path}\n"
+        f"  open the Dagster UI with [bold]make dev[/bold] (http://127.0.0.1:3000)"
+    )
+
+
+if __name__ == "__main__":
+    app()

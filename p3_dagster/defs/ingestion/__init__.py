@@ -1,0 +1,20 @@
+"""Ingestion: Ergast tables from the configured source into raw.* in the DuckDB warehouse."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from p3_common.settings import Settings
+
+from .assets import build_raw_assets
+from .jobs import ingest_ergast_job
+from .partitions import build_season_partitions
+
+
+def build_defs(settings: Settings, seasons: list[int]) -> dg.Definitions:
+    """Raw assets partitioned over ``seasons``, and the job that loads them."""
+    partitions = build_season_partitions(seasons)
+    return dg.Definitions(
+        assets=build_raw_assets(partitions, network_bound=settings.source == "jolpica"),
+        jobs=[ingest_ergast_job],
+    )

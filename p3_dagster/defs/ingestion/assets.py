@@ -1,0 +1,92 @@
+"""Raw Ergast assets: one per table, ``raw/ergast__<table>``, race-scoped tables partitioned by season."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from p3_common.ergast import TABLES, TableSpec
+
+from ...lib.ingest import ingest_table
+from ...lib.metadata import load_metadata
+from ...lib.resources import ErgastSourceResource
+from ...lib.warehouse import DuckDBCatalog
+
+# Upstream raw tables whose ids a table references; they give the graph its shape and make an
+# incremental source (jolpica) resolve ids against freshly loaded reference tables.
+RAW_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    "races": ("circuits", "seasons"),
+    "results": ("races", "drivers", "constructors", "status"),
+    "sprint_results": ("races", "drivers", "constructors", "status"),
+    "qualifying": ("races", "drivers", "constructors"),
+    "lap_times": ("races", "drivers"),
+    "pit_stops": ("races", "drivers"),
+    "driver_standings": ("races", "drivers"),
+    "constructor_standings": ("races", "constructors"),
+    "constructor_results": ("races", "constructors"),
+}
+
+# Network-bound loads (the API) retry transient failures; a bad file would fail the same way again.
+API_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def raw_asset_key(table: str) -> dg.AssetKey:
+    """``raw/ergast__<table>``: the key of a raw table's asset (schema, table)."""
+    return dg.AssetKey(["raw", TABLES[table].raw_table])
+
+
+def _description(spec: TableSpec) -> str:
+    grain = (
+        "Partitioned by season: a run replaces exactly its seasons' rows in one transaction."
+        if spec.season_scoped
+        else "Unpartitioned reference table, replaced whole in one transaction."
+    )
+    return (
+        f"{spec.description}\n\n"
+        f"Table `{spec.qualified_name}`, natural key ({', '.join(spec.key)}). {grain} "
+        "Loaded from the configured source (P3_SOURCE: demo, dump or jolpica); every row records "
+        "`_source`, `_loaded_at` and `_run_id`."
+    )
+
+
+def build_raw_asset(
+    spec: TableSpec, partitions: dg.PartitionsDefinition, *, network_bound: bool
+) -> dg.AssetsDefinition:
+    """The asset that loads one Ergast table into the raw layer."""
+
+    @dg.asset(
+        key=raw_asset_key(spec.name),
+        description=_description(spec),
+        group_name="ingestion",
+        kinds={"duckdb", "python"},
+        deps=[raw_asset_key(dep) for dep in RAW_DEPENDENCIES.get(spec.name, ())],
+        partitions_def=partitions if spec.season_scoped else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if spec.season_scoped else None,
+        pool="duckdb_write",
+        retry_policy=API_RETRY_POLICY if network_bound else None,
+        tags={"layer": "raw"},
+    )
+    def _raw_table(
+        context: dg.AssetExecutionContext, duckdb: DuckDBResource, ergast: ErgastSourceResource
+    ) -> dg.MaterializeResult:
+        seasons = [int(key) for key in context.partition_keys] if spec.season_scoped else []
+        with duckdb.get_connection() as con:
+            source = ergast.open(DuckDBCatalog(con))
+            result = ingest_table(con, source, spec.name, run_id=context.run_id, seasons=seasons)
+            metadata = load_metadata(con, result)
+        context.log.info(
+            f"loaded {result.rows} rows into {spec.qualified_name} from {result.source}"
+            + (f" for {len(seasons)} season(s)" if seasons else "")
+        )
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _raw_table
+
+
+def build_raw_assets(
+    partitions: dg.PartitionsDefinition, *, network_bound: bool = False
+) -> list[dg.AssetsDefinition]:
+    """One raw asset per Ergast table."""
+    return [
+        build_raw_asset(spec, partitions, network_bound=network_bound) for spec in TABLES.values()
+    ]

@@ -1,0 +1,32 @@
+"""The resource dictionary for the current P3_ENV, built from settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster_duckdb import DuckDBResource
+
+from p3_common.settings import Settings
+
+from ..lib.resources import ErgastSourceResource
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    """Resources keyed by the names assets ask for: ``duckdb`` (the warehouse) and ``ergast`` (the source)."""
+    return {
+        "duckdb": DuckDBResource(database=str(settings.warehouse_path)),
+        "ergast": build_source_resource(settings),
+    }
+
+
+def build_source_resource(settings: Settings) -> ErgastSourceResource:
+    """The configured F1 source (P3_SOURCE and its options)."""
+    return ErgastSourceResource(
+        kind=settings.source,
+        ergast_dir=str(settings.ergast_dir) if settings.ergast_dir else None,
+        jolpica_url=str(settings.jolpica_url).rstrip("/"),
+        jolpica_burst_per_second=settings.jolpica_burst_per_second,
+        jolpica_hourly_limit=settings.jolpica_hourly_limit,
+        jolpica_timeout_seconds=settings.jolpica_timeout_seconds,
+        demo_seed=settings.demo_seed,
+    )

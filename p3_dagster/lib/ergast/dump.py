@@ -1,0 +1,171 @@
+"""The ``dump`` source: Ergast CSV files (camelCase headers, quoted strings, ``\\N`` nulls) in a folder or .zip."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from p3_common.ergast import TABLES, snake_case
+
+from .errors import SourceError
+from .schema import arrow_schema, conform
+from .timing import NULL_TOKENS
+
+SOURCE = "dump"
+
+
+class DumpSource:
+    """Reads the Ergast CSV layout: one ``<table>.csv`` per table at the top level of a folder or zip.
+
+    Only top-level files are read (a zip may wrap them in one folder); sub-folders such as
+    ``extra/`` are ignored. Each file is parsed once per source instance and split by season through
+    ``races.csv``, because Ergast's race-scoped tables carry a ``raceId`` but no year.
+    """
+
+    name = SOURCE
+
+    def __init__(self, location: Path) -> None:
+        self.location = Path(location)
+        if not self.location.exists():
+            raise SourceError(SOURCE, "*", f"Ergast dump not found at {self.location}")
+        self._tables: dict[str, pa.Table] = {}
+        self._season_races: dict[int, pa.Array] | None = None
+
+    def seasons(self) -> list[int]:
+        """Seasons that have at least one race in ``races.csv``."""
+        return sorted(self._races_by_season())
+
+    def reference_table(self, table: str) -> pa.Table:
+        """The whole file of an unpartitioned table, conformed to the contract."""
+        if TABLES[table].season_scoped:
+            raise ValueError(f"{table!r} is season-scoped; use season_table()")
+        return self._read(table)
+
+    def season_table(self, table: str, season: int) -> pa.Table:
+        """The rows of a race-scoped table whose race belongs to ``season``."""
+        if not TABLES[table].season_scoped:
+            raise ValueError(f"{table!r} is a reference table; use reference_table()")
+        data = self._read(table)
+        if table == "races":
+            return data.filter(pc.equal(data["year"], season))
+        race_ids = self._races_by_season().get(season, pa.array([], pa.int32()))
+        return data.filter(pc.is_in(data["race_id"], value_set=race_ids))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _races_by_season(self) -> dict[int, pa.Array]:
+        if self._season_races is None:
+            races = self._read("races")
+            grouped = races.group_by("year").aggregate([("race_id", "list")])
+            self._season_races = {
+                year: pa.array(ids, pa.int32())
+                for year, ids in zip(
+                    grouped["year"].to_pylist(), grouped["race_id_list"].to_pylist(), strict=True
+                )
+            }
+        return self._season_races
+
+    def _read(self, table: str) -> pa.Table:
+        if table not in self._tables:
+            data = self._parse(table)
+            if TABLES[table].season_scoped and table != "races":
+                self._check_races_exist(table, data)
+            self._tables[table] = data
+        return self._tables[table]
+
+    def _check_races_exist(self, table: str, data: pa.Table) -> None:
+        # A row whose race is not in races.csv would belong to no season and vanish silently.
+        known = self._read("races")["race_id"]
+        orphans = pc.invert(pc.is_in(data["race_id"], value_set=known.combine_chunks()))
+        if pc.any(orphans).as_py():
+            index = pc.index(orphans, True).as_py()
+            raise SourceError(
+                SOURCE,
+                table,
+                f"race_id {data['race_id'][index].as_py()} does not exist in races.csv",
+                where=self._describe(table),
+                row=index + 2,
+                column="race_id",
+            )
+
+    def _parse(self, table: str) -> pa.Table:
+        raw = self._file_bytes(table)
+        where = self._describe(table)
+        header = _header(raw, table, where)
+        names = [snake_case(n) for n in header]
+        schema = arrow_schema(table)
+        typed = {
+            original: schema.field(name).type
+            for original, name in zip(header, names, strict=True)
+            if name in schema.names
+        }
+
+        def read(column_types: dict[str, pa.DataType] | None) -> pa.Table:
+            convert = pacsv.ConvertOptions(
+                null_values=sorted(NULL_TOKENS),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                column_types=column_types or {name: pa.string() for name in header},
+            )
+            return pacsv.read_csv(pa.BufferReader(raw), convert_options=convert)
+
+        try:
+            data = read(typed)
+        except pa.ArrowInvalid:
+            # Slow path, only on bad input: read as text so conform() can name the row and column.
+            try:
+                data = read(None)
+            except pa.ArrowInvalid as exc:
+                raise SourceError(SOURCE, table, f"malformed CSV: {exc}", where=where) from exc
+        data = data.rename_columns(names)
+        # CSV line of a row = data row index + 2 (the header is line 1).
+        return conform(data, table, source=SOURCE, where=where, row_number=lambda i: i + 2)
+
+    def _file_bytes(self, table: str) -> bytes:
+        filename = f"{table}.csv"
+        if self.location.is_dir():
+            path = self.location / filename
+            if not path.is_file():
+                raise SourceError(SOURCE, table, f"file {filename} is missing", where=str(path))
+            return path.read_bytes()
+        try:
+            with zipfile.ZipFile(self.location) as archive:
+                member = _zip_member(archive, filename)
+                if member is None:
+                    raise SourceError(
+                        SOURCE, table, f"file {filename} is missing", where=str(self.location)
+                    )
+                return archive.read(member)
+        except zipfile.BadZipFile as exc:
+            raise SourceError(SOURCE, table, f"not a zip file: {exc}", where=str(self.location))
+
+    def _describe(self, table: str) -> str:
+        if self.location.is_dir():
+            return str(self.location / f"{table}.csv")
+        return f"{self.location}!{table}.csv"
+
+
+def _zip_member(archive: zipfile.ZipFile, filename: str) -> str | None:
+    # Accept files at the zip's root or inside one wrapping folder, never deeper.
+    for name in archive.namelist():
+        parts = name.split("/")
+        if parts[-1] == filename and len(parts) <= 2:
+            return name
+    return None
+
+
+def _header(raw: bytes, table: str, where: str) -> list[str]:
+    first_line = raw.split(b"\n", 1)[0].rstrip(b"\r")
+    if not first_line.strip():
+        raise SourceError(SOURCE, table, "file is empty (no header row)", where=where)
+    try:
+        text = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(SOURCE, table, f"header is not UTF-8: {exc}", where=where) from exc
+    return [name.strip() for name in next(csv.reader(io.StringIO(text)))]

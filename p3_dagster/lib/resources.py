@@ -1,0 +1,55 @@
+"""Dagster resources: the configured F1 source (dump | jolpica | demo)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from p3_common.settings import FIRST_SEASON, SourceKind
+
+from .ergast.demo import DemoSource
+from .ergast.dump import DumpSource
+from .ergast.jolpica import JolpicaClient, JolpicaSource
+from .ergast.source import ErgastSource, WarehouseCatalog
+
+
+class ErgastSourceResource(dg.ConfigurableResource):
+    """The F1 data source the raw layer ingests from; every kind yields the same Ergast tables."""
+
+    kind: SourceKind = Field(description="demo (synthetic, offline), dump (Ergast CSVs) or jolpica (HTTP API).")
+    ergast_dir: str | None = Field(default=None, description="Folder or .zip of Ergast CSVs (dump).")
+    jolpica_url: str = Field(default="https://api.jolpi.ca/ergast/f1", description="Jolpica base URL.")
+    jolpica_burst_per_second: float = 4.0
+    jolpica_hourly_limit: int = 500
+    jolpica_timeout_seconds: float = 20.0
+    demo_seed: int = 2024
+
+    def open(self, catalog: WarehouseCatalog) -> ErgastSource:
+        """A source instance for one step; ``catalog`` tells incremental sources what is loaded."""
+        if self.kind == "demo":
+            return DemoSource(seed=self.demo_seed)
+        if self.kind == "dump":
+            if not self.ergast_dir:
+                raise ValueError("the dump source needs ergast_dir (P3_ERGAST_DIR)")
+            return DumpSource(Path(self.ergast_dir))
+        client = JolpicaClient(
+            base_url=self.jolpica_url,
+            burst_per_second=self.jolpica_burst_per_second,
+            hourly_limit=self.jolpica_hourly_limit,
+            timeout=self.jolpica_timeout_seconds,
+        )
+        return JolpicaSource(client, catalog)
+
+    def default_seasons(self) -> list[int]:
+        """Every season the source has, computed without network access (used for partitions)."""
+        if self.kind == "demo":
+            return DemoSource(seed=self.demo_seed).seasons()
+        if self.kind == "dump":
+            if not self.ergast_dir:
+                raise ValueError("the dump source needs ergast_dir (P3_ERGAST_DIR)")
+            return DumpSource(Path(self.ergast_dir)).seasons()
+        # The API's season list would cost a request at definition load; F1 seasons are known.
+        return list(range(FIRST_SEASON, datetime.now(UTC).year + 1))

@@ -1,0 +1,114 @@
+"""The raw layer: transactional season replacement, idempotency, drift and catalog queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from p3_dagster.lib.ergast.errors import SourceError
+from p3_dagster.lib.ergast.schema import conform
+from p3_dagster.lib.warehouse import (
+    DuckDBCatalog,
+    ensure_raw_table,
+    load_reference,
+    load_seasons,
+    raw_table_counts,
+)
+
+CONTRACT = "race_id, driver_id, lap, position, time, milliseconds"
+
+
+def laps(race_id: int, driver_id: int, n: int, base_ms: int = 90_000) -> pa.Table:
+    return conform(
+        pa.table(
+            {
+                "race_id": [race_id] * n,
+                "driver_id": [driver_id] * n,
+                "lap": list(range(1, n + 1)),
+                "position": [1] * n,
+                "time": [None] * n,
+                "milliseconds": [base_ms + i for i in range(n)],
+            }
+        ),
+        "lap_times",
+        source="test",
+    )
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        yield connection
+
+
+def snapshot(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute(
+        f"SELECT {CONTRACT}, _source, _season FROM raw.ergast__lap_times ORDER BY ALL"
+    ).fetchall()
+
+
+def test_loading_a_season_twice_leaves_identical_rows(con: duckdb.DuckDBPyConnection) -> None:
+    frames = {2020: laps(1, 1, 3), 2021: laps(2, 1, 4)}
+    load_seasons(con, "lap_times", frames, source="test", run_id="a")
+    first = snapshot(con)
+    result = load_seasons(con, "lap_times", frames, source="test", run_id="b")
+    assert snapshot(con) == first
+    assert (result.rows, result.replaced_rows, result.rows_by_season) == (7, 7, {2020: 3, 2021: 4})
+    assert con.execute("SELECT DISTINCT _run_id FROM raw.ergast__lap_times").fetchall() == [("b",)]
+
+
+def test_a_season_load_replaces_only_its_seasons(con: duckdb.DuckDBPyConnection) -> None:
+    load_seasons(con, "lap_times", {2020: laps(1, 1, 3), 2021: laps(2, 1, 4)}, source="t", run_id="a")
+    load_seasons(con, "lap_times", {2021: laps(2, 1, 2)}, source="t", run_id="b")
+    by_season = dict(
+        con.execute("SELECT _season, count(*) FROM raw.ergast__lap_times GROUP BY 1").fetchall()
+    )
+    assert by_season == {2020: 3, 2021: 2}
+
+
+def test_a_key_colliding_with_another_season_rolls_back_everything(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    load_seasons(con, "lap_times", {2020: laps(1, 1, 3)}, source="t", run_id="a")
+    before = snapshot(con)
+    with pytest.raises(SourceError, match=r"duplicate key .* across seasons"):
+        # race 1 belongs to 2020; a 2021 frame repeating its laps is bad input
+        load_seasons(con, "lap_times", {2021: laps(1, 1, 2)}, source="t", run_id="b")
+    assert snapshot(con) == before
+
+
+def test_reference_tables_are_replaced_whole(con: duckdb.DuckDBPyConnection) -> None:
+    def status(*rows: tuple[int, str]) -> pa.Table:
+        ids, texts = zip(*rows, strict=True)
+        return conform(pa.table({"status_id": ids, "status": texts}), "status", source="t")
+
+    load_reference(con, "status", status((1, "Finished"), (2, "Disqualified")), source="t", run_id="a")
+    load_reference(con, "status", status((1, "Finished")), source="t", run_id="b")
+    assert con.execute("SELECT status_id, status FROM raw.ergast__status").fetchall() == [
+        (1, "Finished")
+    ]
+    assert raw_table_counts(con) == {"status": 1}
+
+
+def test_a_drifted_warehouse_table_is_refused(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA raw; CREATE TABLE raw.ergast__status (status_id INTEGER)")
+    with pytest.raises(RuntimeError, match="raw.ergast__status has columns"):
+        ensure_raw_table(con, "status")
+
+
+def test_frames_must_be_conformed_first(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(TypeError, match="conform"):
+        load_seasons(con, "lap_times", {2020: pa.table({"race_id": [1]})}, source="t", run_id="a")
+
+
+def test_catalog_reports_what_is_loaded(con: duckdb.DuckDBPyConnection) -> None:
+    catalog = DuckDBCatalog(con)
+    assert catalog.max_id("lap_times", "race_id") == 0
+    assert catalog.existing_rows("lap_times", 2020).num_rows == 0
+    load_seasons(con, "lap_times", {2020: laps(1, 1, 3), 2021: laps(2, 1, 4)}, source="t", run_id="a")
+    assert catalog.max_id("lap_times", "race_id") == 2
+    assert catalog.existing_rows("lap_times", 2021).num_rows == 4
+    assert catalog.existing_rows("lap_times", 2021).schema.equals(laps(1, 1, 1).schema)
