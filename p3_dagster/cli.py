@@ -35,6 +35,10 @@ _PROGRESS_EVENTS = {
 }
 
 
+# Progress is printed from the event log below; Dagster's own console logger would repeat it.
+_QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
 def _settings() -> Settings:
     try:
         return get_settings()
@@ -96,7 +100,9 @@ def materialize(
     with dg.DagsterInstance.get() as instance:
         ok = _run_with_progress(resolved, instance, tags)
     if not ok:
-        console.print("[red bold]run failed[/red bold]; see the errors above, or the run in `make dev`")
+        console.print(
+            "[red bold]run failed[/red bold]; see the errors above, or the run in `make dev`"
+        )
         raise typer.Exit(1)
     _print_summary(settings)
 
@@ -117,7 +123,11 @@ def _run_with_progress(job: dg.JobDefinition, instance: dg.DagsterInstance, tags
     def execute() -> None:
         try:
             result = job.execute_in_process(
-                instance=instance, run_id=run_id, tags=tags, raise_on_error=False
+                run_config=_QUIET_LOGGING,
+                instance=instance,
+                run_id=run_id,
+                tags=tags,
+                raise_on_error=False,
             )
             outcome["success"] = result.success
         except Exception as exc:  # surfaced to the user below, never swallowed
@@ -127,11 +137,12 @@ def _run_with_progress(job: dg.JobDefinition, instance: dg.DagsterInstance, tags
     started = time.monotonic()
     worker.start()
     seen = 0
+    reported: set[str] = set()
     while worker.is_alive() or seen == 0:
         worker.join(timeout=0.5)
         records = instance.all_logs(run_id, of_type=_PROGRESS_EVENTS)
         for record in records[seen:]:
-            _print_event(record, started)
+            _print_event(record, started, reported)
         seen = max(seen, len(records))
         if not worker.is_alive():
             break
@@ -141,7 +152,7 @@ def _run_with_progress(job: dg.JobDefinition, instance: dg.DagsterInstance, tags
     return bool(outcome.get("success"))
 
 
-def _print_event(record, started: float) -> None:
+def _print_event(record, started: float, reported: set[str]) -> None:
     event = record.dagster_event
     if event is None:
         return
@@ -151,14 +162,16 @@ def _print_event(record, started: float) -> None:
         console.print(f"{clock} [yellow]▶[/yellow] {event.step_key}")
     elif kind == DagsterEventType.ASSET_MATERIALIZATION:
         materialization = event.event_specific_data.materialization
-        rows = materialization.metadata.get("dagster/row_count")
-        partition = f" [{materialization.partition}]" if materialization.partition else ""
-        if materialization.partition and rows is None:
+        name = materialization.asset_key.to_user_string()
+        if name in reported:  # a season-range run records one materialisation per season
             return
+        reported.add(name)
+        metadata = materialization.metadata
+        rows = metadata.get("rows_loaded") or metadata.get("dagster/row_count")
+        seasons = metadata.get("seasons")
         detail = f" {rows.value:,} rows" if rows is not None else ""
-        console.print(
-            f"{clock} [green]✔[/green] {materialization.asset_key.to_user_string()}{partition}{detail}"
-        )
+        detail += f", seasons {seasons.value}" if seasons is not None else ""
+        console.print(f"{clock} [green]✔[/green] {name}{detail}")
     elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
         evaluation = event.event_specific_data
         mark = "[green]✔[/green]" if evaluation.passed else "[red]✘[/red]"

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster_duckdb import DuckDBResource
-
 from p3_common.settings import Settings
 
-from ..lib.resources import ErgastSourceResource
+from ..lib.resources import ErgastSourceResource, WarehouseResource
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
     """Resources keyed by the names assets ask for: ``duckdb`` (the warehouse) and ``ergast`` (the source)."""
     return {
-        "duckdb": DuckDBResource(database=str(settings.warehouse_path)),
+        "duckdb": WarehouseResource(database=str(settings.warehouse_path)),
         "ergast": build_source_resource(settings),
     }
 

@@ -27,7 +27,9 @@ def ingest_table(
     without touching any previously loaded rows.
     """
     if not TABLES[table].season_scoped:
-        return load_reference(con, table, source.reference_table(table), source=source.name, run_id=run_id)
+        return load_reference(
+            con, table, source.reference_table(table), source=source.name, run_id=run_id
+        )
     if not seasons:
         raise ValueError(f"{table!r} is partitioned by season: name at least one season to load")
     frames = {season: source.season_table(table, season) for season in sorted(set(seasons))}

@@ -43,14 +43,17 @@ def load_metadata(con: duckdb.DuckDBPyConnection, result: LoadResult) -> dict[st
     ).df()
     total = con.execute(f"SELECT count(*) FROM {spec.qualified_name}").fetchall()[0][0]
     metadata: dict[str, object] = {
-        "dagster/row_count": dg.MetadataValue.int(result.rows),
+        # The asset is the whole table; a single-run backfill attaches this to every season in it.
+        "dagster/row_count": dg.MetadataValue.int(int(total)),
         "dagster/table_name": dg.MetadataValue.text(spec.qualified_name),
         "dagster/column_schema": column_schema(result.table),
-        "table_rows": dg.MetadataValue.int(int(total)),
+        "rows_loaded": dg.MetadataValue.int(result.rows),
         "replaced_rows": dg.MetadataValue.int(result.replaced_rows),
         "source": dg.MetadataValue.text(result.source),
         "synthetic": dg.MetadataValue.bool(result.source == "demo"),
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_empty_"),
+        "preview": dg.MetadataValue.md(
+            preview.to_markdown(index=False) if len(preview) else "_empty_"
+        ),
     }
     if result.rows_by_season:
         metadata["seasons"] = dg.MetadataValue.text(_season_span(sorted(result.rows_by_season)))

@@ -1,11 +1,15 @@
-"""Dagster resources: the configured F1 source (dump | jolpica | demo)."""
+"""Dagster resources: the DuckDB warehouse and the configured F1 source (dump | jolpica | demo)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from pydantic import Field
 
 from p3_common.settings import FIRST_SEASON, SourceKind
@@ -16,12 +20,38 @@ from .ergast.jolpica import JolpicaClient, JolpicaSource
 from .ergast.source import ErgastSource, WarehouseCatalog
 
 
+class WarehouseResource(dg.ConfigurableResource):
+    """The live DuckDB warehouse file. Only pipeline steps in the ``duckdb_write`` pool open it."""
+
+    database: str = Field(description="Path of the warehouse file (P3_DUCKDB_PATH).")
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection, closed even when the step fails.
+
+        dagster-duckdb's ``DuckDBResource`` skips ``close()`` when the body raises, which leaves the
+        file locked for the rest of the process (seen with 0.29.27); hence this small resource.
+        """
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(self.database, config={"custom_user_agent": "p3"})
+        try:
+            yield con
+        finally:
+            con.close()
+
+
 class ErgastSourceResource(dg.ConfigurableResource):
     """The F1 data source the raw layer ingests from; every kind yields the same Ergast tables."""
 
-    kind: SourceKind = Field(description="demo (synthetic, offline), dump (Ergast CSVs) or jolpica (HTTP API).")
-    ergast_dir: str | None = Field(default=None, description="Folder or .zip of Ergast CSVs (dump).")
-    jolpica_url: str = Field(default="https://api.jolpi.ca/ergast/f1", description="Jolpica base URL.")
+    kind: SourceKind = Field(
+        description="demo (synthetic, offline), dump (Ergast CSVs) or jolpica (HTTP API)."
+    )
+    ergast_dir: str | None = Field(
+        default=None, description="Folder or .zip of Ergast CSVs (dump)."
+    )
+    jolpica_url: str = Field(
+        default="https://api.jolpi.ca/ergast/f1", description="Jolpica base URL."
+    )
     jolpica_burst_per_second: float = 4.0
     jolpica_hourly_limit: int = 500
     jolpica_timeout_seconds: float = 20.0
@@ -30,10 +60,11 @@ class ErgastSourceResource(dg.ConfigurableResource):
     def open(self, catalog: WarehouseCatalog) -> ErgastSource:
         """A source instance for one step; ``catalog`` tells incremental sources what is loaded."""
         if self.kind == "demo":
-            return DemoSource(seed=self.demo_seed)
+            return _demo_source(self.demo_seed)
         if self.kind == "dump":
             if not self.ergast_dir:
                 raise ValueError("the dump source needs ergast_dir (P3_ERGAST_DIR)")
+            # A fresh reader per step: the files may change between runs of a long-lived process.
             return DumpSource(Path(self.ergast_dir))
         client = JolpicaClient(
             base_url=self.jolpica_url,
@@ -46,10 +77,16 @@ class ErgastSourceResource(dg.ConfigurableResource):
     def default_seasons(self) -> list[int]:
         """Every season the source has, computed without network access (used for partitions)."""
         if self.kind == "demo":
-            return DemoSource(seed=self.demo_seed).seasons()
+            return _demo_source(self.demo_seed).seasons()
         if self.kind == "dump":
             if not self.ergast_dir:
                 raise ValueError("the dump source needs ergast_dir (P3_ERGAST_DIR)")
             return DumpSource(Path(self.ergast_dir)).seasons()
         # The API's season list would cost a request at definition load; F1 seasons are known.
         return list(range(FIRST_SEASON, datetime.now(UTC).year + 1))
+
+
+@functools.lru_cache(maxsize=4)
+def _demo_source(seed: int) -> DemoSource:
+    # Deterministic and immutable, so one generated championship serves every step of a run.
+    return DemoSource(seed=seed)

@@ -107,8 +107,10 @@ def load_seasons(
         _with_lineage(spec, frames[season], source=source, run_id=run_id, season=season)
         for season in seasons
     ]
-    incoming = pa.concat_tables(parts) if parts else _with_lineage(
-        spec, empty_table(table), source=source, run_id=run_id, season=0
+    incoming = (
+        pa.concat_tables(parts)
+        if parts
+        else _with_lineage(spec, empty_table(table), source=source, run_id=run_id, season=0)
     )
     result = _replace(
         con,
@@ -170,7 +172,9 @@ def _replace(
     return LoadResult(spec.name, source, incoming.num_rows, int(replaced[0][0]) if replaced else 0)
 
 
-def _check_key_unique_in_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, source: str) -> None:
+def _check_key_unique_in_table(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, source: str
+) -> None:
     # A key can be unique within one season's frame yet collide with another season's rows.
     keys = ", ".join(f'"{k}"' for k in spec.key)
     season = f', list(DISTINCT "{SEASON_COLUMN}")' if spec.season_scoped else ""

@@ -61,7 +61,9 @@ def test_loading_a_season_twice_leaves_identical_rows(con: duckdb.DuckDBPyConnec
 
 
 def test_a_season_load_replaces_only_its_seasons(con: duckdb.DuckDBPyConnection) -> None:
-    load_seasons(con, "lap_times", {2020: laps(1, 1, 3), 2021: laps(2, 1, 4)}, source="t", run_id="a")
+    load_seasons(
+        con, "lap_times", {2020: laps(1, 1, 3), 2021: laps(2, 1, 4)}, source="t", run_id="a"
+    )
     load_seasons(con, "lap_times", {2021: laps(2, 1, 2)}, source="t", run_id="b")
     by_season = dict(
         con.execute("SELECT _season, count(*) FROM raw.ergast__lap_times GROUP BY 1").fetchall()
@@ -85,7 +87,9 @@ def test_reference_tables_are_replaced_whole(con: duckdb.DuckDBPyConnection) -> 
         ids, texts = zip(*rows, strict=True)
         return conform(pa.table({"status_id": ids, "status": texts}), "status", source="t")
 
-    load_reference(con, "status", status((1, "Finished"), (2, "Disqualified")), source="t", run_id="a")
+    load_reference(
+        con, "status", status((1, "Finished"), (2, "Disqualified")), source="t", run_id="a"
+    )
     load_reference(con, "status", status((1, "Finished")), source="t", run_id="b")
     assert con.execute("SELECT status_id, status FROM raw.ergast__status").fetchall() == [
         (1, "Finished")
@@ -108,7 +112,9 @@ def test_catalog_reports_what_is_loaded(con: duckdb.DuckDBPyConnection) -> None:
     catalog = DuckDBCatalog(con)
     assert catalog.max_id("lap_times", "race_id") == 0
     assert catalog.existing_rows("lap_times", 2020).num_rows == 0
-    load_seasons(con, "lap_times", {2020: laps(1, 1, 3), 2021: laps(2, 1, 4)}, source="t", run_id="a")
+    load_seasons(
+        con, "lap_times", {2020: laps(1, 1, 3), 2021: laps(2, 1, 4)}, source="t", run_id="a"
+    )
     assert catalog.max_id("lap_times", "race_id") == 2
     assert catalog.existing_rows("lap_times", 2021).num_rows == 4
     assert catalog.existing_rows("lap_times", 2021).schema.equals(laps(1, 1, 1).schema)

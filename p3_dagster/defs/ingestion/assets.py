@@ -1,15 +1,14 @@
 """Raw Ergast assets: one per table, ``raw/ergast__<table>``, race-scoped tables partitioned by season."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads context and resource type hints at runtime.
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from p3_common.ergast import TABLES, TableSpec
 
 from ...lib.ingest import ingest_table
 from ...lib.metadata import load_metadata
-from ...lib.resources import ErgastSourceResource
+from ...lib.resources import ErgastSourceResource, WarehouseResource
 from ...lib.warehouse import DuckDBCatalog
 
 # Upstream raw tables whose ids a table references; they give the graph its shape and make an
@@ -67,12 +66,14 @@ def build_raw_asset(
         tags={"layer": "raw"},
     )
     def _raw_table(
-        context: dg.AssetExecutionContext, duckdb: DuckDBResource, ergast: ErgastSourceResource
+        context: dg.AssetExecutionContext, duckdb: WarehouseResource, ergast: ErgastSourceResource
     ) -> dg.MaterializeResult:
         seasons = [int(key) for key in context.partition_keys] if spec.season_scoped else []
         with duckdb.get_connection() as con:
             source = ergast.open(DuckDBCatalog(con))
-            result = ingest_table(con, source, spec.name, run_id=context.run_id, seasons=seasons)
+            result = ingest_table(
+                con, source, spec.name, run_id=context.run.run_id, seasons=seasons
+            )
             metadata = load_metadata(con, result)
         context.log.info(
             f"loaded {result.rows} rows into {spec.qualified_name} from {result.source}"

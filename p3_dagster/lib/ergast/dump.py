@@ -143,7 +143,9 @@ class DumpSource:
                     )
                 return archive.read(member)
         except zipfile.BadZipFile as exc:
-            raise SourceError(SOURCE, table, f"not a zip file: {exc}", where=str(self.location))
+            raise SourceError(
+                SOURCE, table, f"not a zip file: {exc}", where=str(self.location)
+            ) from exc
 
     def _describe(self, table: str) -> str:
         if self.location.is_dir():

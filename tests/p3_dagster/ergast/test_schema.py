@@ -51,7 +51,12 @@ def test_a_non_numeric_id_names_row_and_column() -> None:
     with pytest.raises(SourceError) as excinfo:
         conform(_lap_rows(driver_id=["7", "x7", "8"]), "lap_times", source="test", where="f.csv")
     error = excinfo.value
-    assert (error.table, error.row, error.column, error.where) == ("lap_times", 2, "driver_id", "f.csv")
+    assert (error.table, error.row, error.column, error.where) == (
+        "lap_times",
+        2,
+        "driver_id",
+        "f.csv",
+    )
     assert "'x7'" in str(error)
 
 
@@ -65,8 +70,11 @@ def test_row_numbers_follow_the_callers_locator() -> None:
 
 def test_missing_and_unexpected_columns_are_schema_drift() -> None:
     data = _lap_rows().drop_columns(["milliseconds"]).append_column("ms", pa.array(["1"] * 3))
-    with pytest.raises(SourceError, match=r"schema drift: missing columns \['milliseconds'\]; "
-                       r"unexpected columns \['ms'\]"):
+    with pytest.raises(
+        SourceError,
+        match=r"schema drift: missing columns \['milliseconds'\]; "
+        r"unexpected columns \['ms'\]",
+    ):
         conform(data, "lap_times", source="test")
 
 
@@ -77,7 +85,9 @@ def test_a_null_in_a_required_column_is_rejected() -> None:
 
 
 def test_a_duplicate_natural_key_is_rejected_with_the_key() -> None:
-    with pytest.raises(SourceError, match=r"duplicate key \{'race_id': 1, 'driver_id': 7, 'lap': 1\}"):
+    with pytest.raises(
+        SourceError, match=r"duplicate key \{'race_id': 1, 'driver_id': 7, 'lap': 1\}"
+    ):
         conform(_lap_rows(lap=["1", "1", "1"]), "lap_times", source="test")
 
 
