@@ -7,7 +7,9 @@ import duckdb
 
 from p3_common.ergast import SEASON_COLUMN, TABLES
 
+from .ergast.jolpica import JolpicaSource
 from .ergast.schema import DUCKDB_TYPES
+from .ergast.source import ErgastSource
 from .warehouse import LoadResult, lineage_columns
 
 PREVIEW_ROWS = 5
@@ -45,8 +47,6 @@ def load_metadata(con: duckdb.DuckDBPyConnection, result: LoadResult) -> dict[st
     metadata: dict[str, object] = {
         # The asset is the whole table; a single-run backfill attaches this to every season in it.
         "dagster/row_count": dg.MetadataValue.int(int(total)),
-        "dagster/table_name": dg.MetadataValue.text(spec.qualified_name),
-        "dagster/column_schema": column_schema(result.table),
         "rows_loaded": dg.MetadataValue.int(result.rows),
         "replaced_rows": dg.MetadataValue.int(result.replaced_rows),
         "source": dg.MetadataValue.text(result.source),
@@ -61,6 +61,13 @@ def load_metadata(con: duckdb.DuckDBPyConnection, result: LoadResult) -> dict[st
             {str(k): v for k, v in sorted(result.rows_by_season.items())}
         )
     return metadata
+
+
+def source_metadata(source: ErgastSource) -> dict[str, object]:
+    """What the source itself reports: request, retry and throttling counts for the API."""
+    if isinstance(source, JolpicaSource):
+        return dict(source.client.stats.as_metadata())
+    return {}
 
 
 def _season_span(seasons: list[int]) -> str:

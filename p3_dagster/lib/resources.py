@@ -16,7 +16,8 @@ from p3_common.settings import FIRST_SEASON, SourceKind
 
 from .ergast.demo import DemoSource
 from .ergast.dump import DumpSource
-from .ergast.jolpica import JolpicaClient, JolpicaSource
+from .ergast.jolpica import JolpicaSource
+from .ergast.jolpica_client import JolpicaClient, RateLimiter
 from .ergast.source import ErgastSource, WarehouseCatalog
 
 
@@ -57,22 +58,27 @@ class ErgastSourceResource(dg.ConfigurableResource):
     jolpica_timeout_seconds: float = 20.0
     demo_seed: int = 2024
 
-    def open(self, catalog: WarehouseCatalog) -> ErgastSource:
-        """A source instance for one step; ``catalog`` tells incremental sources what is loaded."""
+    @contextmanager
+    def open(self, catalog: WarehouseCatalog) -> Iterator[ErgastSource]:
+        """A source for one step; ``catalog`` tells the incremental API source what is loaded.
+
+        The API client's connection pool is closed when the step ends, failed or not.
+        """
         if self.kind == "demo":
-            return _demo_source(self.demo_seed)
-        if self.kind == "dump":
+            yield _demo_source(self.demo_seed)
+        elif self.kind == "dump":
             if not self.ergast_dir:
                 raise ValueError("the dump source needs ergast_dir (P3_ERGAST_DIR)")
             # A fresh reader per step: the files may change between runs of a long-lived process.
-            return DumpSource(Path(self.ergast_dir))
-        client = JolpicaClient(
-            base_url=self.jolpica_url,
-            burst_per_second=self.jolpica_burst_per_second,
-            hourly_limit=self.jolpica_hourly_limit,
-            timeout=self.jolpica_timeout_seconds,
-        )
-        return JolpicaSource(client, catalog)
+            yield DumpSource(Path(self.ergast_dir))
+        else:
+            limiter = RateLimiter(
+                per_second=self.jolpica_burst_per_second, per_hour=self.jolpica_hourly_limit
+            )
+            with JolpicaClient(
+                self.jolpica_url, timeout=self.jolpica_timeout_seconds, rate_limiter=limiter
+            ) as client:
+                yield JolpicaSource(client, catalog)
 
     def default_seasons(self) -> list[int]:
         """Every season the source has, computed without network access (used for partitions)."""

@@ -75,12 +75,22 @@ def test_materialisations_report_rows_schema_and_preview() -> None:
     assert metadata["dagster/row_count"].value == len(table_rows("lap_times"))
     assert metadata["rows_loaded"].value == metadata["dagster/row_count"].value
     assert set(metadata["rows_by_season"].value) == {"2021", "2022"}
-    names = [c.name for c in metadata["dagster/column_schema"].schema.columns]
-    assert names[:3] == ["race_id", "driver_id", "lap"] and "_run_id" in names
     assert metadata["synthetic"].value is True
     preview = metadata["preview"].value.splitlines()
     assert "race_id" in preview[0] and "_source" in preview[0]
     assert len(preview) == 2 + 5  # header, rule, five rows
+
+
+def test_column_schema_and_table_name_are_definition_metadata() -> None:
+    (asset,) = [
+        a
+        for a in build_raw_assets(build_season_partitions([2020]))
+        if a.key.path[1] == "ergast__lap_times"
+    ]
+    spec = next(iter(asset.specs))
+    names = [c.name for c in spec.metadata["dagster/column_schema"].schema.columns]
+    assert names[:3] == ["race_id", "driver_id", "lap"] and "_run_id" in names
+    assert spec.metadata["dagster/table_name"] == "raw.ergast__lap_times"
 
 
 def test_reloading_one_season_changes_nothing_and_touches_only_that_season() -> None:

@@ -7,7 +7,7 @@ import dagster as dg
 from p3_common.ergast import TABLES, TableSpec
 
 from ...lib.ingest import ingest_table
-from ...lib.metadata import load_metadata
+from ...lib.metadata import column_schema, load_metadata, source_metadata
 from ...lib.resources import ErgastSourceResource, WarehouseResource
 from ...lib.warehouse import DuckDBCatalog
 
@@ -64,17 +64,22 @@ def build_raw_asset(
         pool="duckdb_write",
         retry_policy=API_RETRY_POLICY if network_bound else None,
         tags={"layer": "raw"},
+        # Static, so the UI shows them before any run and range runs do not repeat them per season.
+        metadata={
+            "dagster/table_name": spec.qualified_name,
+            "dagster/column_schema": column_schema(spec.name),
+            "natural_key": ", ".join(spec.key),
+        },
     )
     def _raw_table(
         context: dg.AssetExecutionContext, duckdb: WarehouseResource, ergast: ErgastSourceResource
     ) -> dg.MaterializeResult:
         seasons = [int(key) for key in context.partition_keys] if spec.season_scoped else []
-        with duckdb.get_connection() as con:
-            source = ergast.open(DuckDBCatalog(con))
+        with duckdb.get_connection() as con, ergast.open(DuckDBCatalog(con)) as source:
             result = ingest_table(
                 con, source, spec.name, run_id=context.run.run_id, seasons=seasons
             )
-            metadata = load_metadata(con, result)
+            metadata = load_metadata(con, result) | source_metadata(source)
         context.log.info(
             f"loaded {result.rows} rows into {spec.qualified_name} from {result.source}"
             + (f" for {len(seasons)} season(s)" if seasons else "")
