@@ -188,7 +188,7 @@ _CIRCUIT_KINDS: tuple[tuple[str, bool], ...] = (
 class DemoConfig:
     """Size and seed of the synthetic championship; validated on construction."""
 
-    seed: int = 42
+    seed: int = 2024
     first_season: int = 2020
     num_seasons: int = 5
     races_per_season: int = 12
@@ -1535,9 +1535,10 @@ def _rows_to_columns(table: str, rows: list[dict[str, Any]]) -> Columns:
 class DemoSource:
     """A deterministic synthetic championship behind the ``ErgastSource`` protocol.
 
-    Defaults: seasons 2020-2024, 12 races each, 10 teams of 2 drivers, seed 42. The same
-    configuration always yields byte-identical tables, and each season depends only on the seed and
-    the seasons before it, so a season generated alone equals that season generated with the rest.
+    Defaults: seasons 2020-2024, 12 races each, 10 teams of 2 drivers, seed 2024 (the platform's
+    ``P3_DEMO_SEED`` default). The same configuration always yields byte-identical tables, and each
+    season depends only on the seed and the seasons before it, so a season generated alone equals
+    that season generated with the rest.
 
     Every name is invented and every url is under ``https://example.invalid``. Ids sit above the
     real Ergast ranges: circuits and constructors from 901, drivers from 9001, ``race_id`` is
@@ -1553,7 +1554,7 @@ class DemoSource:
 
     def __init__(
         self,
-        seed: int = 42,
+        seed: int = 2024,
         *,
         first_season: int = 2020,
         num_seasons: int = 5,
