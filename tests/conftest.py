@@ -7,16 +7,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# The shared real data sits beside the checkout in the development workspace; P3_ERGAST_DIR overrides.
-DEFAULT_ERGAST_DIR = REPO_ROOT.parent / "shared" / "data" / "ergast"
-
-
-def real_ergast_dir() -> Path | None:
-    """The real Ergast CSV folder, or None when this machine does not have it."""
-    configured = os.environ.get("P3_ERGAST_DIR")
-    candidate = Path(configured) if configured else DEFAULT_ERGAST_DIR
-    return candidate if (candidate / "results.csv").is_file() else None
+from tests.fixtures.real_data import real_ergast_dir, where_we_looked
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +17,7 @@ def ergast_dir() -> Path:
     if found is None:
         pytest.skip(
             "real Ergast data not found: set P3_ERGAST_DIR to a folder holding results.csv "
-            f"(looked in {os.environ.get('P3_ERGAST_DIR') or DEFAULT_ERGAST_DIR})"
+            f"(looked in {where_we_looked()})"
         )
     return found
 
