@@ -88,7 +88,7 @@ def test_column_schema_and_table_name_are_definition_metadata() -> None:
         if a.key.path[1] == "ergast__lap_times"
     ]
     spec = next(iter(asset.specs))
-    names = [c.name for c in spec.metadata["dagster/column_schema"].schema.columns]
+    names = [c.name for c in spec.metadata["dagster/column_schema"].columns]
     assert names[:3] == ["race_id", "driver_id", "lap"] and "_run_id" in names
     assert spec.metadata["dagster/table_name"] == "raw.ergast__lap_times"
 
