@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install run dev test test-fast bench lint fmt clean
+.PHONY: install manifest run dev test test-fast bench lint fmt clean
 
 install: $(VENV)/.installed  ## Create .venv and install the locked dependencies (uv, bytecode compiled)
 
@@ -22,10 +22,13 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --all-extras --python $(PYTHON) --compile-bytecode
 	@touch $@
 
+manifest: install  ## Parse the dbt project into dbt_project/target/manifest.json (Dagster loads it)
+	$(BIN)/p3 dbt-manifest
+
 run: install  ## Materialise every asset on the configured source (default: the synthetic demo)
 	$(BIN)/p3 materialize
 
-dev: install  ## Open the Dagster UI on http://127.0.0.1:3000 (instance under $P3_HOME/dagster)
+dev: manifest  ## Open the Dagster UI on http://127.0.0.1:3000 (instance under $P3_HOME/dagster)
 	DAGSTER_HOME="$$($(BIN)/p3 dagster-home)" $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 test: install  ## Run the whole test suite

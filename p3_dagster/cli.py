@@ -19,6 +19,9 @@ from rich.table import Table
 
 from p3_common.settings import REPO_ROOT, Settings, SettingsError, get_settings
 
+from .defs.resources import dbt_executable
+from .defs.transform.project import dbt_project
+from .lib.dbt import dbt_environment, parse_manifest
 from .lib.warehouse import raw_table_counts
 
 app = typer.Typer(help="P3: a Formula 1 analytics platform on Dagster.", no_args_is_help=True)
@@ -56,6 +59,19 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
+def prepare_dbt_manifest(settings: Settings) -> Path:
+    """Parse the dbt project (``dbt parse``) so the definitions can load its manifest."""
+    project = dbt_project(settings.env)
+    parse_manifest(project, dbt_executable(), env=dbt_environment(settings))
+    return Path(project.manifest_path)
+
+
+@app.command("dbt-manifest")
+def dbt_manifest() -> None:
+    """Prepare the dbt manifest the code location loads (what `make manifest` runs)."""
+    print(prepare_dbt_manifest(_settings()))
+
+
 @app.command("dagster-home")
 def dagster_home() -> None:
     """Prepare the Dagster instance folder under P3_HOME and print its path."""
@@ -76,6 +92,7 @@ def materialize(
 
     settings = _settings()
     prepare_dagster_home(settings)
+    prepare_dbt_manifest(settings)
     definitions = build_definitions(settings)
     selection = dg.AssetSelection.from_string(select)
     job = dg.define_asset_job("p3_cli_materialize", selection=selection)

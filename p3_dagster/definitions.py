@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import dagster as dg
 
 from p3_common.settings import Settings, get_settings
 
-from .defs import ingestion
+from .defs import ingestion, transform
 from .defs.resources import build_resources, build_source_resource
+from .lib.dbt import dbt_environment
 
 
 @functools.cache
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Assemble every domain's definitions for ``settings``, then apply global policies.
 
-    Nothing here touches the network, the warehouse or dbt: the only I/O is reading the season
-    list of a local dump, so loading the code location stays fast and side-effect free.
+    Nothing here touches the network or the warehouse, and dbt is only parsed under `dagster dev`
+    (prepare_if_dev); otherwise the manifest must exist (`make manifest`). The only other I/O is
+    reading the season list of a local dump.
     """
+    # dbt runs as a subprocess and reads the warehouse path and target from the environment; export
+    # the resolved (absolute) values so it always opens the file these settings name.
+    os.environ.update(dbt_environment(settings))
     seasons = list(settings.seasons or build_source_resource(settings).default_seasons())
-    domains = dg.Definitions.merge(ingestion.build_defs(settings, seasons))
+    domains = dg.Definitions.merge(
+        ingestion.build_defs(settings, seasons),
+        transform.build_defs(settings),
+    )
     return dg.Definitions.merge(
         domains,
         dg.Definitions(

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
+
+from dagster_dbt import DbtCliResource
 
 from p3_common.settings import Settings
 
 from ..lib.resources import ErgastSourceResource, WarehouseResource
+from .transform.project import dbt_project
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
-    """Resources keyed by the names assets ask for: ``duckdb`` (the warehouse) and ``ergast`` (the source)."""
+    """Resources keyed by the names assets ask for: the warehouse, the F1 source and dbt."""
     return {
         "duckdb": WarehouseResource(database=str(settings.warehouse_path)),
         "ergast": build_source_resource(settings),
+        "dbt": DbtCliResource(
+            project_dir=dbt_project(settings.env),
+            target=settings.env,
+            dbt_executable=dbt_executable(),
+        ),
     }
+
+
+def dbt_executable() -> str:
+    """The dbt beside this interpreter, so `.venv/bin/p3` works without the venv on PATH."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
 def build_source_resource(settings: Settings) -> ErgastSourceResource:

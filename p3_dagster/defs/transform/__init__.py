@@ -1,0 +1,17 @@
+"""Transform: the dbt project (staging -> intermediate -> marts) as Dagster assets with dbt tests as checks."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from p3_common.settings import Settings
+
+from .assets import build_dbt_assets
+from .project import dbt_project
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    """The dbt models asset and its checks for the dbt target named by P3_ENV."""
+    project = dbt_project(settings.env)
+    project.prepare_if_dev()
+    return dg.Definitions(assets=[build_dbt_assets(project)])

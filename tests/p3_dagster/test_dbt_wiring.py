@@ -1,0 +1,45 @@
+"""dbt wiring as plain functions: build arguments, asset keys, layers."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from p3_dagster.lib.dbt import DbtConfig, dbt_build_args
+from p3_dagster.lib.dbt_translator import layer, model_asset_key, source_asset_key
+
+
+@pytest.mark.parametrize(
+    ("config", "args"),
+    [
+        (DbtConfig(), ["build"]),
+        (DbtConfig(full_refresh=True), ["build", "--full-refresh"]),
+        (DbtConfig(full_refresh=True, fail_fast=True), ["build", "--full-refresh", "--fail-fast"]),
+    ],
+)
+def test_build_args_follow_the_run_config(config: DbtConfig, args: list[str]) -> None:
+    assert dbt_build_args(config) == args
+
+
+def test_models_are_keyed_by_the_schema_they_land_in() -> None:
+    props = {"name": "fct_race_results", "schema": "marts", "fqn": ["p3", "marts", "core", "x"]}
+    assert model_asset_key(props) == dg.AssetKey(["marts", "fct_race_results"])
+    assert model_asset_key(props | {"alias": "results"}) == dg.AssetKey(["marts", "results"])
+
+
+def test_sources_map_onto_the_raw_ingestion_assets() -> None:
+    props = {"name": "ergast__results", "schema": "raw", "identifier": "ergast__results"}
+    assert source_asset_key(props) == dg.AssetKey(["raw", "ergast__results"])
+
+
+@pytest.mark.parametrize(
+    ("fqn", "expected"),
+    [
+        (["p3", "staging", "ergast", "stg_ergast__results"], "staging"),
+        (["p3", "intermediate", "core", "int_results_joined_to_races"], "intermediate"),
+        (["p3", "marts", "analytics", "mart_driver_season"], "marts"),
+        (["p3", "elsewhere", "model"], None),
+    ],
+)
+def test_layer_comes_from_the_models_folder(fqn: list[str], expected: str | None) -> None:
+    assert layer({"fqn": fqn}) == expected
