@@ -9,7 +9,7 @@ import dagster as dg
 
 from p3_common.settings import Settings, get_settings
 
-from .defs import ingestion, transform
+from .defs import ingestion, serving, transform
 from .defs.resources import build_resources, build_source_resource
 from .lib.dbt import dbt_environment
 
@@ -26,9 +26,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # the resolved (absolute) values so it always opens the file these settings name.
     os.environ.update(dbt_environment(settings))
     seasons = list(settings.seasons or build_source_resource(settings).default_seasons())
+    transform_defs = transform.build_defs(settings)
+    marts = [
+        key
+        for assets_def in transform_defs.assets or []
+        for key in assets_def.keys  # type: ignore[union-attr]
+        if key.path[0] == "marts"
+    ]
     domains = dg.Definitions.merge(
         ingestion.build_defs(settings, seasons),
-        transform.build_defs(settings),
+        transform_defs,
+        serving.build_defs(marts),
     )
     return dg.Definitions.merge(
         domains,

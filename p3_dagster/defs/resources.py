@@ -11,7 +11,7 @@ from dagster_dbt import DbtCliResource
 
 from p3_common.settings import Settings
 
-from ..lib.resources import ErgastSourceResource, WarehouseResource
+from ..lib.resources import ErgastSourceResource, PublishedSnapshotResource, WarehouseResource
 from .transform.project import dbt_project
 
 
@@ -20,6 +20,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
     return {
         "duckdb": WarehouseResource(database=str(settings.warehouse_path)),
         "ergast": build_source_resource(settings),
+        "snapshot": PublishedSnapshotResource(path=str(settings.serving_duckdb_path)),
         "dbt": DbtCliResource(
             project_dir=dbt_project(settings.env),
             target=settings.env,

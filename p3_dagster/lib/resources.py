@@ -41,6 +41,12 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
+class PublishedSnapshotResource(dg.ConfigurableResource):
+    """Where the published read-only snapshot of the marts lives (P3_SERVING_DUCKDB_PATH)."""
+
+    path: str = Field(description="Path of the published snapshot file.")
+
+
 class ErgastSourceResource(dg.ConfigurableResource):
     """The F1 data source the raw layer ingests from; every kind yields the same Ergast tables."""
 
