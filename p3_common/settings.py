@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     jolpica_timeout_seconds: PositiveFloat = 20.0
     seasons: Annotated[tuple[int, ...] | None, NoDecode, BeforeValidator(parse_seasons)] = None
     demo_seed: int = Field(default=2024, description="Seed of the synthetic demo championship.")
+    alert_webhook: AnyHttpUrl | None = Field(
+        default=None, description="URL that receives a JSON POST when a run fails."
+    )
 
     @field_validator("home", "duckdb_path", "serving_duckdb_path", "ergast_dir", mode="after")
     @classmethod

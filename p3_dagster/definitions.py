@@ -9,7 +9,7 @@ import dagster as dg
 
 from p3_common.settings import Settings, get_settings
 
-from .defs import ingestion, serving, transform
+from .defs import automation, ingestion, serving, transform
 from .defs.resources import build_resources, build_source_resource
 from .lib.dbt import dbt_environment
 
@@ -26,26 +26,39 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # the resolved (absolute) values so it always opens the file these settings name.
     os.environ.update(dbt_environment(settings))
     seasons = list(settings.seasons or build_source_resource(settings).default_seasons())
-    transform_defs = transform.build_defs(settings)
+
+    raw = ingestion.build_defs(settings, seasons)
+    models = transform.build_defs(settings)
     marts = [
         key
-        for assets_def in transform_defs.assets or []
+        for assets_def in models.assets or []
         for key in assets_def.keys  # type: ignore[union-attr]
         if key.path[0] == "marts"
     ]
-    domains = dg.Definitions.merge(
-        ingestion.build_defs(settings, seasons),
-        transform_defs,
-        serving.build_defs(marts),
-    )
+    published = serving.build_defs(marts)
+    downstream = apply_policies_to(dg.Definitions.merge(models, published))
     return dg.Definitions.merge(
-        domains,
+        raw,
+        downstream,
+        automation.build_defs(settings),
         dg.Definitions(
             resources=build_resources(settings),
             # One DuckDB writer at a time makes steps sequential anyway; the multiprocess
             # executor would only add ~8 s of process start-up per step on 2 cores.
             executor=dg.in_process_executor,
         ),
+    )
+
+
+def apply_policies_to(definitions: dg.Definitions) -> dg.Definitions:
+    """The same definitions with automation conditions and freshness policies attached."""
+    assets = [a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    return dg.Definitions(
+        assets=automation.apply_policies(assets),
+        asset_checks=definitions.asset_checks,
+        jobs=definitions.jobs,
+        schedules=definitions.schedules,
+        sensors=definitions.sensors,
     )
 
 

@@ -1581,6 +1581,12 @@ class DemoSource:
         """The configured seasons, ascending."""
         return self.config.years
 
+    def calendar(self, season: int) -> list[tuple[int, date]]:
+        """(round, date) of the season's synthetic races."""
+        races = self.season_table("races", season)
+        pairs = zip(races["round"].to_pylist(), races["date"].to_pylist(), strict=True)
+        return sorted((int(r), d) for r, d in pairs)
+
     def reference_table(self, table: str) -> pa.Table:
         """Circuits, constructors, drivers, seasons or status, conformed to the contract."""
         _check_table(table, season_scoped=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -56,6 +57,10 @@ class DumpSource:
             return data.filter(pc.equal(data["year"], season))
         race_ids = self._races_by_season().get(season, pa.array([], pa.int32()))
         return data.filter(pc.is_in(data["race_id"], value_set=race_ids))
+
+    def calendar(self, season: int) -> list[tuple[int, date]]:
+        """(round, date) of the season's races, from ``races.csv``."""
+        return _calendar(self.season_table("races", season))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -171,3 +176,8 @@ def _header(raw: bytes, table: str, where: str) -> list[str]:
     except UnicodeDecodeError as exc:
         raise SourceError(SOURCE, table, f"header is not UTF-8: {exc}", where=where) from exc
     return [name.strip() for name in next(csv.reader(io.StringIO(text)))]
+
+
+def _calendar(races: pa.Table) -> list[tuple[int, date]]:
+    pairs = zip(races["round"].to_pylist(), races["date"].to_pylist(), strict=True)
+    return sorted((int(r), d) for r, d in pairs)

@@ -156,6 +156,12 @@ class JolpicaSource:
             return datetime.now(UTC).date()
         return self._today() if callable(self._today) else self._today
 
+    def calendar(self, season: int) -> list[tuple[int, date]]:
+        """(round, date) from the season's schedule: one API request, no warehouse access."""
+        return sorted(
+            (int(race["round"]), date.fromisoformat(race["date"])) for race in self.schedule(season)
+        )
+
     def schedule(self, season: int) -> list[Json]:
         """The season's schedule from the API (fetched once per source instance, checked)."""
         if season not in self._schedules:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -30,6 +31,10 @@ class ErgastSource(Protocol):
 
     def season_table(self, table: str, season: int) -> pa.Table:
         """Every row of a race-scoped table for one season (possibly zero rows)."""
+        ...
+
+    def calendar(self, season: int) -> list[tuple[int, date]]:
+        """(round, race date) of every race the source knows for ``season``, cheaply (sensors call it)."""
         ...
 
 

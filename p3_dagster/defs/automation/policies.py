@@ -1,0 +1,37 @@
+"""Automation conditions and freshness policies, applied to the whole graph in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import dagster as dg
+
+TRANSFORM_GROUPS = ("staging", "intermediate", "marts")
+
+# Marts and the snapshot follow the weekly ingestion schedule; a day of slack before warning.
+MARTS_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(days=9), warn_window=timedelta(days=8)
+)
+
+
+def eager_after_checks() -> dg.AutomationCondition:
+    """Run when upstream data changed, but only once every upstream blocking check has passed."""
+    return dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def with_policies(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """dbt models follow new raw data eagerly; the snapshot also waits for blocking checks; marts
+    and the snapshot carry a freshness policy. Raw ingestion is started by schedules and sensors."""
+    if spec.group_name in TRANSFORM_GROUPS:
+        spec = spec.replace_attributes(automation_condition=dg.AutomationCondition.eager())
+    elif spec.group_name == "serving":
+        spec = spec.replace_attributes(automation_condition=eager_after_checks())
+    if spec.group_name in ("marts", "serving"):
+        spec = dg.apply_freshness_policy(spec, MARTS_FRESHNESS)
+    return spec
+
+
+def apply_policies(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    """``with_policies`` on every spec of ``assets``."""
+    return list(dg.map_asset_specs(with_policies, list(assets)))

@@ -1,0 +1,48 @@
+"""The run-failure sensor: every failed run raises an alert (log always, webhook when configured)."""
+
+# No `from __future__ import annotations`: Dagster inspects the sensor function's context hint.
+
+import dagster as dg
+
+from ...lib.alerts import RunFailureAlert, send_alert
+
+
+def alert_from_context(context: dg.RunFailureSensorContext) -> RunFailureAlert:
+    """The alert for a failed run, from what the failure sensor knows about it."""
+    run = context.dagster_run
+    failed_steps = sorted(
+        {event.step_key for event in context.get_step_failure_events() if event.step_key}
+    )
+    error = context.failure_event.message or "run failed"
+    step_errors = [
+        event.event_specific_data.error.message.strip()
+        for event in context.get_step_failure_events()
+        if event.event_specific_data is not None and event.event_specific_data.error is not None
+    ]
+    return RunFailureAlert(
+        run_id=run.run_id,
+        job_name=run.job_name,
+        failed_steps=failed_steps,
+        error=step_errors[0] if step_errors else error,
+        partition=run.tags.get("dagster/partition")
+        or run.tags.get("dagster/asset_partition_range_start"),
+        run_url=None,
+    )
+
+
+def build_run_failure_alert_sensor(webhook_url: str | None) -> dg.SensorDefinition:
+    """``run_failure_alert_sensor``: POSTs to ``P3_ALERT_WEBHOOK`` when set; logs either way."""
+
+    @dg.run_failure_sensor(
+        name="run_failure_alert_sensor",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+    )
+    def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
+        """Sends an alert for every failed run of this code location: a structured JSON log line,
+        and a JSON POST to P3_ALERT_WEBHOOK when it is set."""
+        alert = alert_from_context(context)
+        context.log.error(alert.summary())
+        send_alert(alert, webhook_url)
+
+    return run_failure_alert_sensor
