@@ -19,6 +19,7 @@ from rich.table import Table
 
 from p3_common.settings import REPO_ROOT, Settings, SettingsError, get_settings
 
+from .defs.automation.sensors import root_cause
 from .defs.resources import dbt_executable
 from .defs.transform.project import dbt_project
 from .lib.dbt import dbt_environment, parse_manifest
@@ -195,8 +196,8 @@ def _print_event(record, started: float, reported: set[str]) -> None:
         console.print(f"{clock} {mark} check {evaluation.check_name}")
     elif kind == DagsterEventType.STEP_FAILURE:
         error = event.event_specific_data.error
-        message = error.cause.message if error and error.cause else (error.message if error else "")
-        console.print(f"{clock} [red]✘ {event.step_key} failed[/red]: {message.strip()}")
+        message = root_cause(error) if error else ""
+        console.print(f"{clock} [red]✘ {event.step_key} failed[/red]: {message}")
     elif kind == DagsterEventType.STEP_UP_FOR_RETRY:
         console.print(f"{clock} [yellow]↻ {event.step_key} will retry[/yellow]")
 

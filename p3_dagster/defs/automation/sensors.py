@@ -3,8 +3,16 @@
 # No `from __future__ import annotations`: Dagster inspects the sensor function's context hint.
 
 import dagster as dg
+from dagster._utils.error import SerializableErrorInfo
 
 from ...lib.alerts import RunFailureAlert, send_alert
+
+
+def root_cause(error: SerializableErrorInfo) -> str:
+    """The innermost error message: the user's exception, not Dagster's step-execution wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def alert_from_context(context: dg.RunFailureSensorContext) -> RunFailureAlert:
@@ -15,7 +23,7 @@ def alert_from_context(context: dg.RunFailureSensorContext) -> RunFailureAlert:
     )
     error = context.failure_event.message or "run failed"
     step_errors = [
-        event.event_specific_data.error.message.strip()
+        root_cause(event.event_specific_data.error)
         for event in context.get_step_failure_events()
         if event.event_specific_data is not None and event.event_specific_data.error is not None
     ]
