@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 
 import dagster as dg
 
@@ -11,7 +10,6 @@ from p3_common.settings import Settings, get_settings
 
 from .defs import automation, ingestion, serving, transform
 from .defs.resources import build_resources, build_source_resource
-from .lib.dbt import dbt_environment
 
 
 @functools.cache
@@ -22,9 +20,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     (prepare_if_dev); otherwise the manifest must exist (`make manifest`). The only other I/O is
     reading the season list of a local dump.
     """
-    # dbt runs as a subprocess and reads the warehouse path and target from the environment; export
-    # the resolved (absolute) values so it always opens the file these settings name.
-    os.environ.update(dbt_environment(settings))
     seasons = list(settings.seasons or build_source_resource(settings).default_seasons())
 
     raw = ingestion.build_defs(settings, seasons)

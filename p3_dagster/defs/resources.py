@@ -7,11 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dagster_dbt import DbtCliResource
-
 from p3_common.settings import Settings
 
-from ..lib.resources import ErgastSourceResource, PublishedSnapshotResource, WarehouseResource
+from ..lib.dbt import dbt_environment
+from ..lib.resources import (
+    ErgastSourceResource,
+    P3DbtCliResource,
+    PublishedSnapshotResource,
+    WarehouseResource,
+)
 from .transform.project import dbt_project
 
 
@@ -21,10 +25,11 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "duckdb": WarehouseResource(database=str(settings.warehouse_path)),
         "ergast": build_source_resource(settings),
         "snapshot": PublishedSnapshotResource(path=str(settings.serving_duckdb_path)),
-        "dbt": DbtCliResource(
+        "dbt": P3DbtCliResource(
             project_dir=dbt_project(settings.env),
             target=settings.env,
             dbt_executable=dbt_executable(),
+            environment=dbt_environment(settings),
         ),
     }
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
+from dagster_dbt import DbtCliInvocation, DbtCliResource
 from pydantic import Field
 
 from p3_common.settings import FIRST_SEASON, SourceKind
@@ -39,6 +42,37 @@ class WarehouseResource(dg.ConfigurableResource):
             yield con
         finally:
             con.close()
+
+
+class P3DbtCliResource(DbtCliResource):
+    """dbt CLI resource that runs dbt with P3's warehouse path and target in its environment.
+
+    profiles.yml reads ``P3_DUCKDB_PATH`` and ``P3_ENV``; dagster-dbt hands dbt a copy of
+    ``os.environ``, so the variables are set for the moment the subprocess starts rather than
+    exported process-wide when definitions load.
+    """
+
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="Variables dbt must see (P3_DUCKDB_PATH, P3_ENV)."
+    )
+
+    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
+        with _environ(self.environment):
+            return super().cli(args, **kwargs)
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class PublishedSnapshotResource(dg.ConfigurableResource):

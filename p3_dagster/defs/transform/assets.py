@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DbtProject, dbt_assets
 
 from ...lib.dbt import DbtConfig, dbt_build_args
 from ...lib.dbt_translator import P3DbtTranslator
+from ...lib.resources import P3DbtCliResource
 
 
 @functools.cache
@@ -34,7 +35,7 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         pool="duckdb_write",
     )
     def dbt_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig
+        context: dg.AssetExecutionContext, dbt: P3DbtCliResource, config: DbtConfig
     ) -> Iterator[Any]:
         """Build the dbt models and run their tests (staging views, intermediate views, mart tables)."""
         yield from dbt.cli(dbt_build_args(config), context=context).stream()

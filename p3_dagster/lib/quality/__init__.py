@@ -1,0 +1,24 @@
+"""Ingestion-boundary data quality: GX suites and warehouse queries over the raw Ergast tables."""
+
+from .report import ExpectationResult, ValidationReport, failures_markdown, results_markdown
+from .rules import MIN_ROW_RATIO, CheckGroup, Engine, Rule, groups_for, rules_for
+from .sql_checks import WHOLE_TABLE, Baseline, latest_load_seasons, row_counts
+from .validate import validate_table
+
+__all__ = [
+    "MIN_ROW_RATIO",
+    "WHOLE_TABLE",
+    "Baseline",
+    "CheckGroup",
+    "Engine",
+    "ExpectationResult",
+    "Rule",
+    "ValidationReport",
+    "failures_markdown",
+    "groups_for",
+    "latest_load_seasons",
+    "results_markdown",
+    "row_counts",
+    "rules_for",
+    "validate_table",
+]

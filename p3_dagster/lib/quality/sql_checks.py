@@ -1,0 +1,261 @@
+"""Rules evaluated by DuckDB queries: column types, whole-table keys, foreign keys, row counts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from p3_common.ergast import LOADED_AT_COLUMN, RAW_SCHEMA, RUN_ID_COLUMN, SEASON_COLUMN, TABLES
+
+from .report import SAMPLE_SIZE, ExpectationResult, plain
+from .rules import Rule, expected_columns
+
+WHOLE_TABLE = "table"  # row-count scope of an unpartitioned table
+
+# information_schema spells some types differently from the DDL the loader writes.
+_TYPE_ALIASES = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The row count of a partition (or table) at its previous load, and the run that loaded it."""
+
+    rows: int
+    run_id: str | None = None
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """True when ``raw.ergast__<table>`` exists."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [RAW_SCHEMA, TABLES[table].raw_table],
+        ).fetchall()[0][0]
+    )
+
+
+def season_filter(seasons: Sequence[int] | None, alias: str = "") -> tuple[str, list[Any]]:
+    """SQL predicate (and parameters) selecting ``seasons``; None selects every row."""
+    if seasons is None:
+        return "TRUE", []
+    prefix = f"{alias}." if alias else ""
+    return f'{prefix}"{SEASON_COLUMN}" IN (SELECT UNNEST(?::INTEGER[]))', [list(seasons)]
+
+
+def read_rows(
+    con: duckdb.DuckDBPyConnection, table: str, seasons: Sequence[int] | None
+) -> pd.DataFrame:
+    """The rows to validate as a DataFrame: the given seasons, or the whole table."""
+    where, params = season_filter(seasons)
+    return con.sql(
+        f"SELECT * FROM {TABLES[table].qualified_name} WHERE {where}", params=params or None
+    ).df()
+
+
+def latest_load_seasons(con: duckdb.DuckDBPyConnection, table: str) -> list[int]:
+    """Seasons written by the most recent load of a race-scoped table (the run of the newest row)."""
+    rows = con.execute(
+        f'SELECT DISTINCT "{SEASON_COLUMN}" FROM {TABLES[table].qualified_name} '
+        f'WHERE "{RUN_ID_COLUMN}" = (SELECT "{RUN_ID_COLUMN}" FROM {TABLES[table].qualified_name} '
+        f'ORDER BY "{LOADED_AT_COLUMN}" DESC LIMIT 1) ORDER BY 1'
+    ).fetchall()
+    return [int(season) for (season,) in rows]
+
+
+def row_counts(
+    con: duckdb.DuckDBPyConnection, table: str, seasons: Sequence[int] | None
+) -> dict[str, int]:
+    """Rows per season (every requested season, zero when absent), or of the whole table."""
+    spec = TABLES[table]
+    if not spec.season_scoped:
+        total = con.execute(f"SELECT count(*) FROM {spec.qualified_name}").fetchall()[0][0]
+        return {WHOLE_TABLE: int(total)}
+    where, params = season_filter(seasons)
+    found = dict(
+        con.execute(
+            f'SELECT "{SEASON_COLUMN}", count(*) FROM {spec.qualified_name} WHERE {where} GROUP BY 1',
+            params,
+        ).fetchall()
+    )
+    wanted = sorted(found) if seasons is None else sorted(seasons)
+    return {str(season): int(found.get(season, 0)) for season in wanted}
+
+
+def check_column_types(con: duckdb.DuckDBPyConnection, rule: Rule, table: str) -> ExpectationResult:
+    """Column names, DuckDB types and NOT NULL constraints of the table against the contract."""
+    found = {
+        name: (sql_type, nullable == "YES")
+        for name, sql_type, nullable in con.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ?",
+            [RAW_SCHEMA, TABLES[table].raw_table],
+        ).fetchall()
+    }
+    mismatched = []
+    expected_names = set()
+    for name, sql_type, nullable in expected_columns(table):
+        expected_names.add(name)
+        want = (_TYPE_ALIASES.get(sql_type, sql_type), nullable)
+        if found.get(name) != want:
+            mismatched.append(
+                {"column": name, "expected": _show_type(*want), "found": _show_type(*found[name])}
+                if name in found
+                else {"column": name, "expected": _show_type(*want), "found": "missing"}
+            )
+    mismatched += [
+        {"column": name, "expected": "absent", "found": _show_type(*found[name])}
+        for name in found
+        if name not in expected_names
+    ]
+    return ExpectationResult(
+        rule=rule,
+        success=not mismatched,
+        unexpected_count=len(mismatched),
+        element_count=len(found),
+        unexpected_values=tuple(m["column"] for m in mismatched[:SAMPLE_SIZE]),
+        sample_rows=tuple(mismatched[:SAMPLE_SIZE]),
+        observed=f"{len(mismatched)} column(s) differ from the contract" if mismatched else None,
+    )
+
+
+def check_key_unique_across_table(
+    con: duckdb.DuckDBPyConnection, rule: Rule, table: str
+) -> ExpectationResult:
+    """No natural-key value repeats anywhere in the table, across every season."""
+    spec = TABLES[table]
+    keys = ", ".join(f'"{k}"' for k in spec.key)
+    seasons = (
+        f', list(DISTINCT "{SEASON_COLUMN}" ORDER BY "{SEASON_COLUMN}") AS seasons'
+        if spec.season_scoped
+        else ""
+    )
+    frame = con.sql(
+        f"SELECT {keys}, count(*) AS n_rows{seasons}, sum(count(*)) OVER () AS _unexpected "
+        f"FROM {spec.qualified_name} GROUP BY {keys} HAVING count(*) > 1 "
+        f"ORDER BY {keys} LIMIT {SAMPLE_SIZE}"
+    ).df()
+    return _from_sample(rule, frame, values=list(spec.key))
+
+
+def check_parent_exists(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    table: str,
+    seasons: Sequence[int] | None,
+    sample_columns: list[str],
+) -> ExpectationResult:
+    """Every non-null value of the rule's column exists as a key of the parent table (anti-join)."""
+    (column,) = rule.columns
+    parent = TABLES[rule.kwargs["parent"]]
+    if not table_exists(con, parent.name):
+        return ExpectationResult(
+            rule, success=False, error=f"parent table {parent.qualified_name} does not exist"
+        )
+    where, params = season_filter(seasons, alias="c")
+    frame = con.sql(
+        f"SELECT {_select(sample_columns, 'c')}, count(*) OVER () AS _unexpected "
+        f"FROM {TABLES[table].qualified_name} c "
+        f'WHERE {where} AND c."{column}" IS NOT NULL AND NOT EXISTS '
+        f'(SELECT 1 FROM {parent.qualified_name} p WHERE p."{column}" = c."{column}") '
+        f"ORDER BY {_select(sample_columns, 'c')} LIMIT {SAMPLE_SIZE}",
+        params=params or None,
+    ).df()
+    return _from_sample(rule, frame, values=[column])
+
+
+def check_race_season(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    table: str,
+    seasons: Sequence[int] | None,
+    sample_columns: list[str],
+) -> ExpectationResult:
+    """Every row's race is a race of the season partition the row was loaded into."""
+    races = TABLES["races"]
+    if not table_exists(con, "races"):
+        return ExpectationResult(
+            rule, success=False, error=f"{races.qualified_name} does not exist"
+        )
+    where, params = season_filter(seasons, alias="c")
+    frame = con.sql(
+        f"SELECT {_select(sample_columns, 'c')}, r.year AS race_year, "
+        f"count(*) OVER () AS _unexpected "
+        f"FROM {TABLES[table].qualified_name} c JOIN {races.qualified_name} r USING (race_id) "
+        f'WHERE {where} AND r.year <> c."{SEASON_COLUMN}" '
+        f"ORDER BY {_select(sample_columns, 'c')} LIMIT {SAMPLE_SIZE}",
+        params=params or None,
+    ).df()
+    return _from_sample(rule, frame, values=["race_id"])
+
+
+def check_row_counts(
+    rule: Rule, current: Mapping[str, int], previous: Mapping[str, Baseline] | None
+) -> ExpectationResult:
+    """No partition fell below ``min_ratio`` of its previous load's row count.
+
+    ``unexpected_count`` is the number of rows missing from the partitions that dropped.
+    A partition without a previous load has nothing to compare with and passes.
+    """
+    min_ratio = float(rule.kwargs["min_ratio"])
+    previous = previous or {}
+    compared = {k: (previous[k], n) for k, n in current.items() if k in previous}
+    dropped = [
+        {
+            "partition": k,
+            "previous_rows": base.rows,
+            "rows": n,
+            "ratio": round(n / base.rows, 3),
+            "previous_run_id": base.run_id,
+        }
+        for k, (base, n) in compared.items()
+        if base.rows > 0 and n < min_ratio * base.rows
+    ]
+    if not compared:
+        observed = "no previous load to compare with"
+    else:
+        observed = (
+            f"{len(dropped)} of {len(compared)} partition(s) compared fell below {min_ratio:.0%}"
+        )
+    return ExpectationResult(
+        rule=rule,
+        success=not dropped,
+        unexpected_count=sum(d["previous_rows"] - d["rows"] for d in dropped),
+        element_count=sum(current.values()),
+        unexpected_values=tuple(d["partition"] for d in dropped[:SAMPLE_SIZE]),
+        sample_rows=tuple(dropped[:SAMPLE_SIZE]),
+        observed=observed,
+    )
+
+
+def _from_sample(rule: Rule, frame: pd.DataFrame, values: list[str]) -> ExpectationResult:
+    # Every sampled row carries the total count of offending rows (a window over the whole match).
+    unexpected = int(frame["_unexpected"].iloc[0]) if len(frame) else 0
+    rows = tuple(
+        {k: plain(v) for k, v in row.items()}
+        for row in frame.drop(columns="_unexpected").to_dict("records")
+    )
+    sample_values = tuple(
+        dict.fromkeys(
+            plain(tuple(row[v] for v in values)) if len(values) > 1 else row[values[0]]
+            for row in rows
+        )
+    )
+    return ExpectationResult(
+        rule=rule,
+        success=unexpected == 0,
+        unexpected_count=unexpected,
+        unexpected_values=sample_values,
+        sample_rows=rows,
+    )
+
+
+def _select(columns: list[str], alias: str) -> str:
+    return ", ".join(f'{alias}."{c}"' for c in columns)
+
+
+def _show_type(sql_type: str, nullable: bool) -> str:
+    return sql_type if nullable else f"{sql_type} NOT NULL"
