@@ -22,9 +22,10 @@ def source_asset_key(props: Mapping[str, Any]) -> dg.AssetKey:
 
 
 def layer(props: Mapping[str, Any]) -> str | None:
-    """The layer a model lives in, from its folder under ``models/`` (staging, intermediate, marts)."""
+    """The layer a node belongs to: its folder under ``models/``, else (seeds) the schema it lands in."""
     fqn = props.get("fqn") or []
-    return next((part for part in fqn[1:] if part in LAYERS), None)
+    folder = next((part for part in fqn[1:] if part in LAYERS), None)
+    return folder or (props.get("schema") if props.get("schema") in LAYERS else None)
 
 
 class P3DbtTranslator(DagsterDbtTranslator):

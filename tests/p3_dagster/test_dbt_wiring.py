@@ -42,4 +42,8 @@ def test_sources_map_onto_the_raw_ingestion_assets() -> None:
     ],
 )
 def test_layer_comes_from_the_models_folder(fqn: list[str], expected: str | None) -> None:
-    assert layer({"fqn": fqn}) == expected
+    assert layer({"fqn": fqn, "schema": "main"}) == expected
+
+
+def test_seeds_take_the_layer_of_their_schema() -> None:
+    assert layer({"fqn": ["p3", "modern_scoring"], "schema": "staging"}) == "staging"
