@@ -1,0 +1,81 @@
+"""A whole graph built once per module: raw (demo or real) -> dbt marts -> published snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from p3_common.settings import Settings
+from p3_dagster.definitions import build_definitions
+
+
+@dataclass(frozen=True)
+class BuiltGraph:
+    """A materialised graph: its settings and the run that built it."""
+
+    settings: Settings
+    result: dg.ExecuteInProcessResult
+
+    def query(self, sql: str, params: list[object] | None = None) -> list[tuple]:
+        with duckdb.connect(str(self.settings.warehouse_path), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+    def scalar(self, sql: str, params: list[object] | None = None) -> object:
+        return self.query(sql, params)[0][0]
+
+
+def build_graph(settings: Settings) -> BuiltGraph:
+    """Materialise every asset over every season in one in-process run."""
+    definitions = build_definitions(settings)
+    job = dg.define_asset_job("everything", selection=dg.AssetSelection.all())
+    resolved = dg.Definitions.merge(definitions, dg.Definitions(jobs=[job])).resolve_job_def(
+        "everything"
+    )
+    graph = definitions.resolve_asset_graph()
+    partitions = next(
+        graph.get(k).partitions_def
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).partitions_def
+    )
+    keys = partitions.get_partition_keys()
+    result = resolved.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        },
+        raise_on_error=False,
+    )
+    return BuiltGraph(settings, result)
+
+
+def explicit_settings(home: Path, **overrides: object) -> Settings:
+    """Settings that ignore the caller's P3_* variables (module fixtures outlive monkeypatch)."""
+    values: dict[str, object] = {
+        "env": "test",
+        "home": home,
+        "duckdb_path": None,
+        "serving_duckdb_path": None,
+        "source": "demo",
+        "ergast_dir": None,
+        "seasons": None,
+    }
+    return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def demo_graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltGraph]:
+    """The whole graph on the synthetic demo championship (2020-2024)."""
+    yield build_graph(explicit_settings(tmp_path_factory.mktemp("demo_graph")))
+
+
+@pytest.fixture(scope="module")
+def real_graph(tmp_path_factory: pytest.TempPathFactory, ergast_dir: Path) -> Iterator[BuiltGraph]:
+    """The whole graph on the real Ergast history, 1950-2024 (skips without the data)."""
+    home = tmp_path_factory.mktemp("real_graph")
+    yield build_graph(explicit_settings(home, source="dump", ergast_dir=ergast_dir))

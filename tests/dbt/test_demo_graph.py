@@ -1,0 +1,101 @@
+"""The whole graph on demo data: every asset materialises, every check passes, the marts add up."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from p3_dagster.lib.publish import read_snapshot
+from tests.dbt.conftest import BuiltGraph
+
+pytestmark = pytest.mark.slow
+
+GRAINS = {
+    "dim_drivers": ["driver_id"],
+    "dim_races": ["race_id"],
+    "fct_race_results": ["result_id"],
+    "fct_lap_times": ["race_id", "driver_id", "lap"],
+    "mart_driver_season": ["season", "driver_id"],
+    "mart_constructor_season": ["season", "constructor_id"],
+    "mart_constructor_head_to_head": ["season", "constructor_a_id", "constructor_b_id"],
+    "mart_lap_pace": ["race_id", "driver_id"],
+    "mart_pit_stop_performance": ["season", "constructor_id"],
+    "mart_circuit_history": ["circuit_id"],
+}
+
+
+def test_every_asset_materialises_and_every_check_passes(demo_graph: BuiltGraph) -> None:
+    result = demo_graph.result
+    assert result.success
+    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed == []
+    keys = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["marts", "mart_driver_season"]) in keys
+    assert dg.AssetKey(["serving", "warehouse_snapshot"]) in keys
+
+
+def test_the_snapshot_holds_every_mart(demo_graph: BuiltGraph) -> None:
+    snapshot = read_snapshot(demo_graph.settings.serving_duckdb_path)
+    assert snapshot is not None and len(snapshot.build_id) == 16
+    marts = {
+        name
+        for (name,) in demo_graph.query(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts'"
+        )
+    }
+    assert {name.split(".", 1)[1] for name in snapshot.tables} == marts
+
+
+@pytest.mark.parametrize("model", sorted(GRAINS))
+def test_mart_grains_are_unique(demo_graph: BuiltGraph, model: str) -> None:
+    columns = ", ".join(GRAINS[model])
+    total, distinct = demo_graph.query(
+        f"SELECT count(*), count(DISTINCT ({columns})) FROM marts.{model}"
+    )[0]
+    assert total > 0 and total == distinct
+
+
+def test_driver_season_points_add_up_to_race_and_sprint_points(demo_graph: BuiltGraph) -> None:
+    mismatches = demo_graph.query(
+        """
+        with scored as (
+            select season, sum(points) as points from marts.fct_race_results group by 1
+            union all
+            select season, sum(points) from marts.fct_sprint_results group by 1
+        ),
+        expected as (select season, sum(points) as points from scored group by 1),
+        mart as (select season, sum(points) as points from marts.mart_driver_season group by 1)
+        select e.season, e.points, m.points
+        from expected e full join mart m using (season)
+        where abs(coalesce(e.points, 0) - coalesce(m.points, 0)) > 1e-6
+        """
+    )
+    assert mismatches == []
+
+
+def test_constructor_head_to_head_is_symmetric(demo_graph: BuiltGraph) -> None:
+    asymmetric = demo_graph.query(
+        """
+        select a.season, a.constructor_a_id, a.constructor_b_id
+        from marts.mart_constructor_head_to_head a
+        left join marts.mart_constructor_head_to_head b
+            on b.season = a.season
+            and b.constructor_a_id = a.constructor_b_id
+            and b.constructor_b_id = a.constructor_a_id
+        where b.season is null
+            or a.a_ahead_of_b != b.b_ahead_of_a
+            or a.b_ahead_of_a != b.a_ahead_of_b
+            or a.races_both_started != b.races_both_started
+        """
+    )
+    assert asymmetric == []
+    assert demo_graph.scalar("select count(*) from marts.mart_constructor_head_to_head") > 0
+
+
+def test_official_and_computed_champions_agree_on_demo_data(demo_graph: BuiltGraph) -> None:
+    # The demo has no dropped scores or exclusions: computed points are the official points.
+    differ = demo_graph.query(
+        "select season, driver_id from marts.mart_driver_season "
+        "where abs(points - official_points) > 1e-6"
+    )
+    assert differ == []
