@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -96,7 +98,7 @@ def materialize(
     prepare_dagster_home(settings)
     prepare_dbt_manifest(settings)
     definitions = build_definitions(settings)
-    selection = dg.AssetSelection.from_string(select)
+    selection = dg.AssetSelection.all() if select == "*" else dg.AssetSelection.from_string(select)
     job = dg.define_asset_job("p3_cli_materialize", selection=selection)
     resolved = dg.Definitions.merge(definitions, dg.Definitions(jobs=[job])).resolve_job_def(
         "p3_cli_materialize"
@@ -118,10 +120,15 @@ def materialize(
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     reported: set[str] = set()
     with dg.DagsterInstance.get() as instance:
-        ok = _run_with_progress(resolved, instance, tags, reported)
+        run_id = str(uuid.uuid4())
+        log_path = settings.home / "logs" / f"materialize-{run_id[:8]}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        ok = _run_with_progress(resolved, instance, tags, reported, run_id, log_path)
+    console.print(f"  run log    {log_path} (dbt and Dagster output)")
     if not ok:
         console.print(
-            "[red bold]run failed[/red bold]; see the errors above, or the run in `make dev`"
+            "[red bold]run failed[/red bold]; see the errors above, the run log, or the run in "
+            "`make dev`"
         )
         raise typer.Exit(1)
     _print_summary(settings, reported)
@@ -137,9 +144,18 @@ def _partition_keys(definitions: dg.Definitions) -> list[str]:
 
 
 def _run_with_progress(
-    job: dg.JobDefinition, instance: dg.DagsterInstance, tags: dict, reported: set[str]
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    tags: dict,
+    reported: set[str],
+    run_id: str,
+    log_path: Path,
 ) -> bool:
-    run_id = str(uuid.uuid4())
+    """Run ``job`` in a worker thread, printing progress from its event log as it goes.
+
+    dbt's own output (hundreds of lines, written straight to stdout by dagster-dbt) goes to
+    ``log_path`` instead of the terminal; the progress lines keep the real terminal.
+    """
     outcome: dict[str, object] = {}
 
     def execute() -> None:
@@ -157,16 +173,18 @@ def _run_with_progress(
 
     worker = threading.Thread(target=execute, name="p3-run")
     started = time.monotonic()
-    worker.start()
-    seen = 0
-    while worker.is_alive() or seen == 0:
-        worker.join(timeout=0.5)
-        records = instance.all_logs(run_id, of_type=_PROGRESS_EVENTS)
-        for record in records[seen:]:
-            _print_event(record, started, reported)
-        seen = max(seen, len(records))
-        if not worker.is_alive():
-            break
+    console.file = sys.stdout
+    with log_path.open("w") as log, contextlib.redirect_stdout(log):
+        worker.start()
+        seen = 0
+        while worker.is_alive() or seen == 0:
+            worker.join(timeout=0.5)
+            records = instance.all_logs(run_id, of_type=_PROGRESS_EVENTS)
+            for record in records[seen:]:
+                _print_event(record, started, reported)
+            seen = max(seen, len(records))
+            if not worker.is_alive():
+                break
     if "error" in outcome:
         console.print(f"[red]{outcome['error']}[/red]")
         return False
