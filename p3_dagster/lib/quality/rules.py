@@ -65,10 +65,10 @@ MIN_ROW_RATIO = 0.5
 SOURCES = ("demo", "dump", "jolpica")
 # Digits for classified finishers; R retired, D disqualified, E excluded, W withdrawn,
 # F failed to qualify, N not classified (README of the Ergast data).
-POSITION_TEXT = r"^([0-9]+|[RDEWFN])$"
+POSITION_TEXT = r"^(?:[0-9]+|[RDEWFN])$"
 LAP_CLOCK = r"^[0-9]{1,2}:[0-9]{2}\.[0-9]{3}$"  # "1:38.109"
 # Red-flag laps of an hour or more are written "h:mm:ss.sss" (2011 Canada: "2:05:05.152").
-LONG_LAP_CLOCK = r"^([0-9]+:)?[0-9]{1,2}:[0-9]{2}\.[0-9]{3}$"
+LONG_LAP_CLOCK = r"^(?:[0-9]+:)?[0-9]{1,2}:[0-9]{2}\.[0-9]{3}$"
 DRIVER_CODE = r"^[A-Z]{3}$"
 
 MAX_CARS = 40  # grid slots and positions; the real maximum is 34 (1953 Indianapolis 500)
@@ -356,12 +356,14 @@ def _not_null(group: CheckGroup, column: str) -> Rule:
 
 
 def _between(column: str, low: Bound, high: Bound) -> Rule:
+    # Group digits of millisecond-sized bounds, but not of years: "between 1950 and 2027".
+    big = any(isinstance(b, int | float) and abs(b) >= 10_000 for b in (low, high))
     if high is None:
-        name = f"{column} >= {_show(low)}"
+        name = f"{column} >= {_show(low, big)}"
     elif low is None:
-        name = f"{column} <= {_show(high)}"
+        name = f"{column} <= {_show(high, big)}"
     else:
-        name = f"{column} between {_show(low)} and {_show(high)}"
+        name = f"{column} between {_show(low, big)} and {_show(high, big)}"
     return Rule(
         CheckGroup.VALUES,
         name,
@@ -381,9 +383,7 @@ def _in_set(column: str, values: tuple[str, ...]) -> Rule:
     )
 
 
-def _show(bound: Bound) -> str:
+def _show(bound: Bound, group_digits: bool) -> str:
     if isinstance(bound, datetime):
         return bound.date().isoformat()
-    if isinstance(bound, int) and abs(bound) >= 10_000:
-        return f"{bound:,}"
-    return str(bound)
+    return f"{bound:,}" if group_digits else str(bound)
