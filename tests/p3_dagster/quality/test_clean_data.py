@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 from pathlib import Path
 
@@ -72,16 +71,12 @@ def test_every_suite_passes_on_the_real_history(
 
 @pytest.mark.real_data
 @pytest.mark.slow
-def test_validating_the_real_lap_times_takes_seconds_not_minutes(
+def test_validating_a_season_range_covers_every_row_of_it(
     real_con: duckdb.DuckDBPyConnection,
 ) -> None:
-    validate_table(real_con, "seasons")  # pay the one-off GX import outside the measurement
-    started = time.perf_counter()
+    # Speed is measured in bench/quality.py; here only that the range is validated whole.
     report = validate_table(real_con, "lap_times", seasons=list(range(1996, 2021)))
-    elapsed = time.perf_counter() - started
     assert report.passed and report.rows_validated == 490_904
-    # About 1.5 s on a 2-core machine; the bound catches a regression to row-by-row Python.
-    assert elapsed < 10, f"lap_times validation took {elapsed:.1f}s"
 
 
 @pytest.mark.real_data
