@@ -31,6 +31,11 @@ class BuiltGraph:
 
 def build_graph(settings: Settings) -> BuiltGraph:
     """Materialise every asset over every season in one in-process run."""
+    return BuiltGraph(settings, build_graph_in(settings, dg.DagsterInstance.ephemeral()))
+
+
+def build_graph_in(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """One run of every asset over every configured season, recorded in ``instance``."""
     definitions = build_definitions(settings)
     job = dg.define_asset_job("everything", selection=dg.AssetSelection.all())
     resolved = dg.Definitions.merge(definitions, dg.Definitions(jobs=[job])).resolve_job_def(
@@ -43,15 +48,14 @@ def build_graph(settings: Settings) -> BuiltGraph:
         if graph.get(k).partitions_def
     )
     keys = partitions.get_partition_keys()
-    result = resolved.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
+    return resolved.execute_in_process(
+        instance=instance,
         tags={
             "dagster/asset_partition_range_start": keys[0],
             "dagster/asset_partition_range_end": keys[-1],
         },
         raise_on_error=False,
     )
-    return BuiltGraph(settings, result)
 
 
 def explicit_settings(home: Path, **overrides: object) -> Settings:
