@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AliasChoices,
     AnyHttpUrl,
     BeforeValidator,
     Field,
@@ -87,8 +88,19 @@ class Settings(BaseSettings):
     alert_webhook: AnyHttpUrl | None = Field(
         default=None, description="URL that receives a JSON POST when a run fails."
     )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL for the query cache; unset = embedded file cache."
+    )
+    cache_dir: Path | None = Field(default=None, description="Embedded cache folder.")
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "P3_MLFLOW_TRACKING_URI"),
+        description="MLflow tracking URI; unset = a SQLite store under P3_HOME/mlflow.",
+    )
 
-    @field_validator("home", "duckdb_path", "serving_duckdb_path", "ergast_dir", mode="after")
+    @field_validator(
+        "home", "duckdb_path", "serving_duckdb_path", "ergast_dir", "cache_dir", mode="after"
+    )
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
         return None if path is None else _resolve(path)
@@ -100,6 +112,11 @@ class Settings(BaseSettings):
             object.__setattr__(self, "duckdb_path", self.home / "warehouse.duckdb")
         if self.serving_duckdb_path is None:
             object.__setattr__(self, "serving_duckdb_path", self.home / "serving.duckdb")
+        if self.cache_dir is None:
+            object.__setattr__(self, "cache_dir", self.home / "cache")
+        if self.mlflow_tracking_uri is None:
+            store = self.home / "mlflow" / "mlflow.db"
+            object.__setattr__(self, "mlflow_tracking_uri", f"sqlite:///{store}")
         if self.source == "dump" and self.ergast_dir is None:
             raise ValueError("P3_SOURCE=dump needs P3_ERGAST_DIR (a folder or .zip of Ergast CSVs)")
         if self.ergast_dir is not None and not self.ergast_dir.exists():
@@ -111,6 +128,11 @@ class Settings(BaseSettings):
         """The live DuckDB warehouse file (``P3_DUCKDB_PATH``)."""
         assert self.duckdb_path is not None
         return self.duckdb_path
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        """Where a local MLflow store keeps run artifacts and models."""
+        return self.home / "mlflow" / "artifacts"
 
     @property
     def dagster_home(self) -> Path:
