@@ -1,0 +1,78 @@
+"""``serving/query_cache``: warm the hot queries for the newly published build, then switch to it."""
+
+# No `from __future__ import annotations`: Dagster reads context and resource type hints at runtime.
+
+import functools
+from pathlib import Path
+
+import dagster as dg
+
+from p3_query.cache.calendar import RaceCalendar
+from p3_query.cache.engine_adapter import snapshot_computer
+from p3_query.cache.refresh import refresh_cache
+
+from ...lib.cache_resource import CacheResource
+from ...lib.publish import read_snapshot
+from ...lib.resources import PublishedSnapshotResource
+from .assets import SNAPSHOT_KEY
+
+CACHE_KEY = dg.AssetKey(["serving", "query_cache"])
+
+
+@functools.cache
+def build_cache_asset() -> dg.AssetsDefinition:
+    """``serving/query_cache``, downstream of ``serving/warehouse_snapshot``."""
+
+    @dg.asset(
+        key=CACHE_KEY,
+        deps=[SNAPSHOT_KEY],
+        group_name="serving",
+        tags={"layer": "serving"},
+    )
+    def query_cache(
+        context: dg.AssetExecutionContext,
+        cache: CacheResource,
+        snapshot: PublishedSnapshotResource,
+    ) -> dg.MaterializeResult:
+        """The query cache for the published build: hot queries pre-computed, then made current.
+
+        Grain: one cached answer per (build_id, query_hash), keyed ``p3:{build_id}:{query_hash}``,
+        in Redis (P3_REDIS_URL) or the embedded SQLite cache (P3_CACHE_DIR). The sequence model is
+        re-trained on the query log, the hot set for the coming phase of the race calendar is
+        computed against the new snapshot, and ``p3:current`` flips to the new build in one atomic
+        step; the previous build expires after a short grace period. Metadata: cache analytics
+        (hits, misses, hit ratio, evictions, memory, latency by hit/miss, hottest and costliest).
+        """
+        published = Path(snapshot.path)
+        current = read_snapshot(published)
+        if current is None:
+            raise dg.Failure(
+                f"no published snapshot at {published}; materialise the snapshot first"
+            )
+        with cache.open() as store, snapshot_computer(published) as compute:
+            result = refresh_cache(
+                store,
+                current.build_id,
+                compute,
+                calendar=RaceCalendar.from_snapshot(published),
+                budget=cache.warm_budget,
+            )
+        context.log.info(
+            f"warmed {result.report.computed} queries for build {current.build_id} "
+            f"({cache.backend}); p3:current was {result.report.previous_build}"
+        )
+        metadata = result.metadata()
+        return dg.MaterializeResult(
+            metadata={
+                **{k: v for k, v in metadata.items() if not isinstance(v, (dict, list))},
+                **{
+                    k: dg.MetadataValue.json(v)
+                    for k, v in metadata.items()
+                    if isinstance(v, (dict, list))
+                },
+                "dagster/row_count": result.stats.entries,
+            },
+            data_version=dg.DataVersion(current.build_id),
+        )
+
+    return query_cache

@@ -1,0 +1,208 @@
+"""A model of analysts' query sequences, learned from the query log.
+
+Two parts, both plain counts so the model is cheap to train on every publish and easy to inspect:
+
+- first-order Markov transitions between consecutive queries of a session, at two levels: exact
+  queries (hash -> next hash) and query templates (template -> next template, used to predict the
+  same analysis for the entity the analyst is looking at now, which the exact level has never seen);
+- popularity of each query per phase of the race calendar (race weekend, post race, ...).
+
+Warming pre-computes the hot set of the phase ahead plus the likely successors of those queries;
+after every answer the likely next queries are pre-fetched.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .calendar import RaceCalendar
+from .core import PARAMETER_FIELDS, QueryEvent
+
+MODEL_NAME = "predictor"
+
+
+@dataclass
+class QueryPredictor:
+    """Transition and popularity counts, with predictions derived from them."""
+
+    transitions: dict[str, Counter[str]] = field(default_factory=dict)
+    template_transitions: dict[str, Counter[str]] = field(default_factory=dict)
+    popularity: dict[str, Counter[str]] = field(default_factory=dict)  # phase -> hash counts
+    templates: dict[str, str] = field(default_factory=dict)  # hash -> template
+    trained_on: int = 0
+    sessions: int = 0
+    trained_at: float = 0.0
+    max_successors: int = 10
+
+    @classmethod
+    def fit(
+        cls,
+        events: Iterable[QueryEvent],
+        calendar: RaceCalendar | None = None,
+        *,
+        session_gap_s: float = 1800.0,
+        max_successors: int = 10,
+    ) -> QueryPredictor:
+        """Learn from a query log. Events without a session id are split into sessions by gaps."""
+        calendar = calendar or RaceCalendar()
+        by_session: dict[str, list[QueryEvent]] = defaultdict(list)
+        model = cls(max_successors=max_successors, trained_at=time.time())
+        popularity: dict[str, Counter[str]] = defaultdict(Counter)
+        for event in events:
+            by_session[event.session or ""].append(event)
+            popularity[calendar.phase_of(event.ts)][event.query_hash] += 1
+            popularity["all"][event.query_hash] += 1
+            model.templates[event.query_hash] = event.template
+            model.trained_on += 1
+        transitions: dict[str, Counter[str]] = defaultdict(Counter)
+        template_transitions: dict[str, Counter[str]] = defaultdict(Counter)
+        for stream in by_session.values():
+            stream.sort(key=lambda e: e.ts)
+            previous: QueryEvent | None = None
+            for event in stream:
+                starts_session = previous is None or event.ts - previous.ts > session_gap_s
+                model.sessions += starts_session
+                if previous is not None and not starts_session:
+                    if event.query_hash != previous.query_hash:
+                        transitions[previous.query_hash][event.query_hash] += 1
+                    template_transitions[previous.template][event.template] += 1
+                previous = event
+        model.transitions = _trim(transitions, max_successors)
+        model.template_transitions = _trim(template_transitions, max_successors)
+        model.popularity = dict(popularity)
+        return model
+
+    # ----------------------------------------------------------------- predictions
+    def successors(
+        self, query_hash: str, k: int = 3, min_probability: float = 0.1
+    ) -> list[tuple[str, float]]:
+        """The ``k`` most likely next queries after ``query_hash`` with P >= ``min_probability``."""
+        return _top(self.transitions.get(query_hash), k, min_probability)
+
+    def template_successors(
+        self, template: str, k: int = 3, min_probability: float = 0.1
+    ) -> list[tuple[str, float]]:
+        """The most likely next templates after ``template`` (may include itself)."""
+        return _top(self.template_transitions.get(template), k, min_probability)
+
+    def hot_set(
+        self, phase: str | None, budget: int, *, successors_per_query: int = 2
+    ) -> list[tuple[str, float]]:
+        """Up to ``budget`` query hashes worth pre-computing for ``phase``, best first.
+
+        Score = 0.7 * share of the phase's queries + 0.3 * share of all queries; then the likely
+        successors of those queries, scored by their parent's score times the transition probability.
+        """
+        everything = self.popularity.get("all", Counter())
+        in_phase = self.popularity.get(phase or "", Counter())
+        total_all = sum(everything.values()) or 1
+        total_phase = sum(in_phase.values()) or 1
+        weight = 0.7 if in_phase else 0.0
+        scores: dict[str, float] = {}
+        for query_hash, n in everything.items():
+            scores[query_hash] = (1 - weight) * n / total_all + weight * in_phase.get(
+                query_hash, 0
+            ) / total_phase
+        seeds = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:budget]
+        ranked = dict(seeds)
+        for query_hash, score in seeds:
+            for successor, p in self.successors(query_hash, successors_per_query, 0.2):
+                ranked[successor] = max(ranked.get(successor, 0.0), score * p)
+        return sorted(ranked.items(), key=lambda kv: (-kv[1], kv[0]))[:budget]
+
+    def popularity_of(self, query_hash: str) -> int:
+        """How often ``query_hash`` appears in the training log."""
+        return int(self.popularity.get("all", Counter()).get(query_hash, 0))
+
+    def summary(self) -> dict[str, Any]:
+        """Size and shape of the model, for metadata and the CLI."""
+        return {
+            "trained_on_events": self.trained_on,
+            "sessions": self.sessions,
+            "queries": len(self.popularity.get("all", {})),
+            "templates": len(set(self.templates.values())),
+            "query_transitions": sum(len(c) for c in self.transitions.values()),
+            "template_transitions": sum(len(c) for c in self.template_transitions.values()),
+            "phases": sorted(p for p in self.popularity if p != "all"),
+        }
+
+    # ----------------------------------------------------------------- persistence
+    def to_json(self) -> str:
+        """Serialise (stored in the cache backend next to the entries)."""
+        return json.dumps(
+            {
+                "version": 1,
+                "transitions": self.transitions,
+                "template_transitions": self.template_transitions,
+                "popularity": self.popularity,
+                "templates": self.templates,
+                "trained_on": self.trained_on,
+                "sessions": self.sessions,
+                "trained_at": self.trained_at,
+                "max_successors": self.max_successors,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> QueryPredictor:
+        """Inverse of :meth:`to_json`."""
+        data = json.loads(text)
+
+        def counters(table: dict[str, dict[str, int]]) -> dict[str, Counter[str]]:
+            return {k: Counter(v) for k, v in table.items()}
+
+        return cls(
+            transitions=counters(data["transitions"]),
+            template_transitions=counters(data["template_transitions"]),
+            popularity=counters(data["popularity"]),
+            templates=dict(data["templates"]),
+            trained_on=int(data["trained_on"]),
+            sessions=int(data["sessions"]),
+            trained_at=float(data["trained_at"]),
+            max_successors=int(data["max_successors"]),
+        )
+
+
+def instantiate(template_spec_json: str, current_spec_json: str) -> dict[str, Any] | None:
+    """The template's spec with the current query's arguments (ids, seasons, ...) filled in.
+
+    E.g. after "Ferrari wins 2010-2020" the template "constructor podiums" becomes "Ferrari podiums
+    2010-2020". None if either document is not a JSON object.
+    """
+    try:
+        template = json.loads(template_spec_json)
+        current = json.loads(current_spec_json)
+    except ValueError:
+        return None
+    if not isinstance(template, dict) or not isinstance(current, dict):
+        return None
+    if template.get("entity") != current.get("entity"):
+        return None  # arguments only carry over between analyses of the same kind of entity
+    filled = dict(template)
+    for name in PARAMETER_FIELDS:
+        if name in current and name != "limit":
+            filled[name] = current[name]
+    return filled
+
+
+def _trim(table: dict[str, Counter[str]], k: int) -> dict[str, Counter[str]]:
+    return {key: Counter(dict(counts.most_common(k))) for key, counts in table.items()}
+
+
+def _top(counts: Counter[str] | None, k: int, min_probability: float) -> list[tuple[str, float]]:
+    if not counts:
+        return []
+    total = sum(counts.values())
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(key, n / total) for key, n in ranked[:k] if n / total >= min_probability]
+
+
+def rank_hashes(pairs: Sequence[tuple[str, float]]) -> list[str]:
+    """Just the hashes of ``(hash, score)`` pairs, in order."""
+    return [h for h, _ in pairs]

@@ -1,0 +1,92 @@
+"""What the cache asset does after a publish: learn from the log, warm the new build, flip, report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import QueryCache
+from .calendar import RaceCalendar
+from .core import CacheStats, WarmReport
+from .predict import QueryPredictor
+from .warming import ComputeSpec, PlannedQuery, plan_hot_set, train_predictor, warm_build
+
+
+@dataclass
+class RefreshResult:
+    """The outcome of one refresh, shaped for asset metadata."""
+
+    build_id: str
+    phase: str
+    planned: list[PlannedQuery]
+    report: WarmReport
+    model: dict[str, Any]
+    stats: CacheStats
+    seconds: float
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        """Plain values for ``MaterializeResult.metadata``."""
+        s = self.stats
+        return {
+            "build_id": self.build_id,
+            "previous_build_id": self.report.previous_build or "none",
+            "backend": s.backend,
+            "calendar_phase": self.phase,
+            "warmed": self.report.computed,
+            "already_cached": self.report.already_cached,
+            "warm_failed": self.report.failed,
+            "warm_compute_ms": self.report.compute_ms,
+            "retired_entries": self.report.retired_entries,
+            "hits": s.hits,
+            "misses": s.misses,
+            "degraded": s.degraded,
+            "hit_ratio": round(s.hit_ratio, 4),
+            "evictions": s.evictions,
+            "expired": s.expired,
+            "prefetches": s.prefetches,
+            "entries": s.entries,
+            "memory_bytes": s.memory_bytes,
+            "hits_by_origin": s.hits_by_origin,
+            "latency_ms": s.latency,
+            "hottest": [q.__dict__ for q in s.hottest],
+            "most_expensive": [q.__dict__ for q in s.most_expensive],
+            "model": self.model,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def refresh_cache(
+    cache: QueryCache,
+    build_id: str,
+    compute_spec: ComputeSpec,
+    *,
+    calendar: RaceCalendar | None = None,
+    budget: int = 200,
+    now: float | None = None,
+    horizon_hours: float = 24.0,
+) -> RefreshResult:
+    """Train the sequence model on the query log, warm ``build_id`` with the hot set, flip to it.
+
+    The phase warmed for is the one ``horizon_hours`` after ``now`` (a publish usually lands right
+    after a race, so the post-race favourites are warmed). Idempotent: refreshing the current build
+    again computes only what is missing and flips to the same build.
+    """
+    started = time.perf_counter()
+    calendar = calendar or RaceCalendar()
+    now = time.time() if now is None else now
+    phase = calendar.phase_after(now, horizon_hours)
+    model: QueryPredictor | None = train_predictor(cache, calendar)
+    planned = plan_hot_set(cache, model, phase=phase, budget=budget)
+    report = warm_build(cache, build_id, planned, compute_spec)
+    stats = cache.stats()
+    return RefreshResult(
+        build_id=build_id,
+        phase=phase,
+        planned=planned,
+        report=report,
+        model=model.summary() if model else {},
+        stats=stats,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,223 @@
+"""Predictive warming and pre-fetching: what to compute before anyone asks for it."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .base import QueryCache
+from .calendar import RaceCalendar
+from .core import QueryRef, WarmItem, WarmReport, template_of
+from .predict import MODEL_NAME, QueryPredictor, instantiate
+
+log = logging.getLogger("p3_query.cache")
+
+ComputeSpec = Callable[[str], bytes]  # normalised spec JSON -> answer payload
+RefOf = Callable[[dict[str, Any]], QueryRef | None]  # spec document -> validated ref, or None
+
+
+@dataclass(frozen=True)
+class PlannedQuery:
+    """One query chosen for warming, and why."""
+
+    ref: QueryRef
+    popularity: int
+    score: float
+    reason: str  # "predicted" | "popular"
+
+
+def train_predictor(
+    cache: QueryCache, calendar: RaceCalendar | None = None, *, since: float | None = None
+) -> QueryPredictor:
+    """Fit the sequence model on the cache's query log and store it next to the cache."""
+    model = QueryPredictor.fit(cache.query_log(since=since), calendar)
+    cache.save_model(MODEL_NAME, model.to_json())
+    return model
+
+
+def load_predictor(cache: QueryCache) -> QueryPredictor | None:
+    """The stored sequence model, or None if none was trained yet."""
+    text = cache.load_model(MODEL_NAME)
+    return QueryPredictor.from_json(text) if text else None
+
+
+def plan_hot_set(
+    cache: QueryCache,
+    predictor: QueryPredictor | None,
+    *,
+    phase: str | None,
+    budget: int,
+) -> list[PlannedQuery]:
+    """Up to ``budget`` queries to warm: the model's hot set for ``phase``, else the hottest so far.
+
+    Only queries whose spec the cache has seen can be recomputed; the others are skipped.
+    """
+    if predictor is not None and predictor.trained_on:
+        candidates = predictor.hot_set(phase, budget * 2)
+        reason = "predicted"
+    else:
+        candidates = [(s.query_hash, float(s.requests)) for s in cache.stats(top=budget).hottest]
+        reason = "popular"
+    specs = cache.spec_jsons([h for h, _ in candidates])
+    planned = []
+    for query_hash, score in candidates:
+        spec_json = specs.get(query_hash)
+        if not spec_json:
+            continue
+        template = (predictor.templates.get(query_hash) if predictor else None) or template_of(
+            spec_json
+        )
+        popularity = predictor.popularity_of(query_hash) if predictor else int(score)
+        planned.append(
+            PlannedQuery(QueryRef(query_hash, template, spec_json), popularity, score, reason)
+        )
+        if len(planned) >= budget:
+            break
+    return planned
+
+
+def warm_build(
+    cache: QueryCache,
+    build_id: str,
+    planned: list[PlannedQuery],
+    compute_spec: ComputeSpec,
+    *,
+    flip: bool = True,
+) -> WarmReport:
+    """Compute the planned queries against the new build, then atomically flip ``p3:current``."""
+    items = [
+        WarmItem(p.ref, (lambda spec_json=p.ref.spec_json: compute_spec(spec_json)), p.popularity)
+        for p in planned
+    ]
+    return cache.warm(build_id, items, flip=flip)
+
+
+class Prefetcher:
+    """After each answer, pre-compute the queries the analyst is likely to ask next.
+
+    Candidates are the exact successors of the query (Markov transitions between query hashes) and,
+    for the long tail, the successor templates filled with the current query's arguments. The work
+    runs on one background thread with a bounded queue: prefetching is best effort and must never
+    slow down or fail the answer that triggered it.
+    """
+
+    def __init__(
+        self,
+        cache: QueryCache,
+        predictor: QueryPredictor,
+        compute_spec: ComputeSpec,
+        ref_of: RefOf,
+        *,
+        k: int = 3,
+        min_probability: float = 0.15,
+        background: bool = True,
+        max_pending: int = 64,
+    ) -> None:
+        self.cache = cache
+        self.predictor = predictor
+        self.compute_spec = compute_spec
+        self.ref_of = ref_of
+        self.k = k
+        self.min_probability = min_probability
+        self.background = background
+        self.computed = 0
+        self.dropped = 0
+        self._exemplars = _exemplars(predictor)
+        self._spec_memo: dict[str, str] = {}
+        self._queue: queue.Queue[tuple[QueryRef, str] | None] = queue.Queue(max_pending)
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="p3-prefetch", daemon=True)
+            self._thread.start()
+
+    def after(self, ref: QueryRef, build_id: str | None) -> None:
+        """Schedule pre-fetching for the successors of ``ref`` (an answered query)."""
+        if build_id is None:
+            return
+        if not self.background:
+            self._prefetch(ref, build_id)
+            return
+        try:
+            self._queue.put_nowait((ref, build_id))
+        except queue.Full:
+            self.dropped += 1
+
+    def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait until scheduled pre-fetching is done (tests and benchmarks)."""
+        if self._thread is not None:
+            self._queue.join()
+
+    def close(self) -> None:
+        """Stop the background thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def candidates(self, ref: QueryRef) -> list[WarmItem]:
+        """What to pre-fetch after ``ref``: exact successors, then instantiated template successors."""
+        chosen: dict[str, WarmItem] = {}
+        exact = self.predictor.successors(ref.query_hash, self.k, self.min_probability)
+        known = self._specs([h for h, _ in exact])
+        for query_hash, p in exact:
+            spec_json = known.get(query_hash)
+            if spec_json:
+                template = self.predictor.templates.get(query_hash) or template_of(spec_json)
+                chosen[query_hash] = self._item(QueryRef(query_hash, template, spec_json), p)
+        if not ref.spec_json:
+            return list(chosen.values())
+        for template, p in self.predictor.template_successors(
+            ref.template, self.k, self.min_probability
+        ):
+            if len(chosen) >= self.k:
+                break
+            exemplar_hash = self._exemplars.get(template)
+            exemplar = self._specs([exemplar_hash]).get(exemplar_hash) if exemplar_hash else None
+            document = instantiate(exemplar, ref.spec_json) if exemplar else None
+            candidate = self.ref_of(document) if document else None
+            if candidate is not None and candidate.query_hash != ref.query_hash:
+                chosen.setdefault(candidate.query_hash, self._item(candidate, p))
+        return list(chosen.values())[: self.k]
+
+    def _item(self, ref: QueryRef, probability: float) -> WarmItem:
+        return WarmItem(
+            ref,
+            (lambda spec_json=ref.spec_json: self.compute_spec(spec_json)),
+            self.predictor.popularity_of(ref.query_hash),
+        )
+
+    def _specs(self, hashes: list[str]) -> dict[str, str]:
+        missing = [h for h in hashes if h not in self._spec_memo]
+        if missing:
+            self._spec_memo.update(self.cache.spec_jsons(missing))
+        return {h: self._spec_memo[h] for h in hashes if h in self._spec_memo}
+
+    def _prefetch(self, ref: QueryRef, build_id: str) -> None:
+        try:
+            self.computed += self.cache.prefetch(self.candidates(ref), build_id=build_id)
+        except Exception as exc:  # best effort: a failed prefetch is a future miss, not an error
+            log.debug("prefetch after %s failed: %s", ref.query_hash, exc)
+
+    def _run(self) -> None:
+        while True:
+            task = self._queue.get()
+            try:
+                if task is None:
+                    return
+                self._prefetch(*task)
+            finally:
+                self._queue.task_done()
+
+
+def _exemplars(predictor: QueryPredictor) -> dict[str, str]:
+    """For each template, its most popular query (whose spec is filled with new arguments)."""
+    best: dict[str, tuple[int, str]] = {}
+    for query_hash, template in predictor.templates.items():
+        n = predictor.popularity_of(query_hash)
+        if template not in best or n > best[template][0]:
+            best[template] = (n, query_hash)
+    return {template: query_hash for template, (_, query_hash) in best.items()}
