@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from p3_common.settings import REPO_ROOT, Settings, SettingsError, get_settings
+from p3_query.cli import query_command
 
 from .defs.automation.sensors import root_cause
 from .defs.resources import dbt_executable
@@ -244,6 +245,9 @@ def _print_summary(settings: Settings, reported: set[str]) -> None:
         f"  warehouse  {settings.warehouse_path}\n{published}"
         f"  open the Dagster UI with [bold]make dev[/bold] (http://127.0.0.1:3000)"
     )
+
+
+app.command("query")(query_command)
 
 
 if __name__ == "__main__":

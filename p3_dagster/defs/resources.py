@@ -30,6 +30,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             target=settings.env,
             dbt_executable=dbt_executable(),
             environment=dbt_environment(settings),
+            runs_dir=str(settings.home / "dbt" / "runs"),
         ),
     }
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtProject
 from pydantic import Field
 
 from p3_common.settings import Settings
+
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 class DbtConfig(dg.Config):
@@ -32,29 +36,54 @@ def dbt_build_args(config: DbtConfig) -> list[str]:
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
-    """Variables dbt needs to see the same warehouse and target as P3 (profiles.yml reads them)."""
-    return {"P3_DUCKDB_PATH": str(settings.warehouse_path), "P3_ENV": settings.env}
+    """Variables dbt runs with: the warehouse and target P3 uses (profiles.yml reads them), and
+    cautious indirect selection, so refreshing a few models (as automation conditions do) skips
+    relationship tests whose other side was not built in that run instead of erroring on it."""
+    return {
+        "P3_DUCKDB_PATH": str(settings.warehouse_path),
+        "P3_ENV": settings.env,
+        "DBT_INDIRECT_SELECTION": "cautious",
+    }
 
 
 def parse_manifest(project: DbtProject, executable: str, *, env: dict[str, str]) -> None:
-    """Run ``dbt parse`` to write the manifest the definitions load; raise with dbt's output on failure."""
-    done = subprocess.run(
-        [
-            executable,
-            "parse",
-            "--project-dir",
-            str(project.project_dir),
-            "--profiles-dir",
-            str(project.profiles_dir),
-            "--target",
-            str(project.target),
-        ],
-        env=os.environ | env | {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"dbt parse failed in {project.project_dir}:\n{done.stdout}{done.stderr}"
+    """Run ``dbt parse`` and atomically install the manifest the definitions load.
+
+    dbt writes its target folder in place; a code server or run worker reading the manifest at
+    that moment would see half a file. So parse into a private folder and ``os.replace`` the
+    result, keeping dbt's partial-parse cache for the next parse.
+    """
+    target = Path(project.manifest_path).parent
+    scratch = target / f".parse-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        if (target / PARTIAL_PARSE_FILE).exists():
+            shutil.copy2(target / PARTIAL_PARSE_FILE, scratch / PARTIAL_PARSE_FILE)
+        done = subprocess.run(
+            [
+                executable,
+                "parse",
+                "--project-dir",
+                str(project.project_dir),
+                "--profiles-dir",
+                str(project.profiles_dir),
+                "--target",
+                str(project.target),
+                "--target-path",
+                str(scratch),
+            ],
+            env=os.environ | env | {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            capture_output=True,
+            text=True,
+            check=False,
         )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"dbt parse failed in {project.project_dir}:\n{done.stdout}{done.stderr}"
+            )
+        for name in (PARTIAL_PARSE_FILE, "manifest.json"):  # manifest last: readers key on it
+            if (scratch / name).exists():
+                os.replace(scratch / name, target / name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

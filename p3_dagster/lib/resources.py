@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -55,10 +56,22 @@ class P3DbtCliResource(DbtCliResource):
     environment: dict[str, str] = Field(
         default_factory=dict, description="Variables dbt must see (P3_DUCKDB_PATH, P3_ENV)."
     )
+    runs_dir: str | None = Field(
+        default=None,
+        description="Where each invocation's target folder (run results, logs) goes; "
+        "default: dagster-dbt's, inside the dbt project.",
+    )
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
+        if self.runs_dir and kwargs.get("target_path") is None:
+            # Artifacts of every run belong with P3's other files under P3_HOME, not in the repo.
+            kwargs["target_path"] = Path(self.runs_dir) / f"{_utc_stamp()}-{uuid.uuid4().hex[:8]}"
         with _environ(self.environment):
             return super().cli(args, **kwargs)
+
+
+def _utc_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
 
 
 @contextmanager

@@ -49,7 +49,7 @@ def build_cache_asset() -> dg.AssetsDefinition:
             raise dg.Failure(
                 f"no published snapshot at {published}; materialise the snapshot first"
             )
-        with cache.open() as store, snapshot_computer(published) as compute:
+        with cache.open() as store, snapshot_computer(published, current.build_id) as compute:
             result = refresh_cache(
                 store,
                 current.build_id,
