@@ -1,0 +1,87 @@
+"""ML fixtures: one demo warehouse with the dbt marts per session, and a throwaway MLflow store per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ml.features import build_features, load_inputs
+from p3_common.ergast import TABLES
+from p3_dagster.defs.resources import dbt_executable
+from p3_dagster.lib.ergast.demo import DemoSource
+from p3_dagster.lib.ingest import ingest_table
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def build_demo_warehouse(folder: Path) -> Path:
+    """The demo championship (2020-2024) loaded raw, then every model up to the marts built by dbt.
+
+    dbt runs without its tests (the dbt suite covers them) and writes its target and logs inside
+    ``folder``, so it cannot disturb the session's manifest. About 7 s.
+    """
+    warehouse = folder / "warehouse.duckdb"
+    source = DemoSource(seed=2024)
+    with duckdb.connect(str(warehouse)) as con:
+        for table in TABLES:
+            ingest_table(con, source, table, run_id="tests-ml", seasons=source.seasons())
+    project = REPO_ROOT / "dbt_project"
+    done = subprocess.run(
+        [
+            dbt_executable(),
+            "build",
+            "--quiet",
+            "--exclude",
+            "resource_type:test",
+            "resource_type:unit_test",
+            "--select",
+            "+marts",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target",
+            "test",
+            "--target-path",
+            str(folder / "dbt_target"),
+            "--log-path",
+            str(folder / "dbt_logs"),
+        ],
+        env=os.environ
+        | {
+            "P3_DUCKDB_PATH": str(warehouse),
+            "P3_ENV": "test",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"dbt build of the demo marts failed:\n{done.stdout}{done.stderr}")
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse file holding the demo marts (read it; copy it before writing)."""
+    return build_demo_warehouse(tmp_path_factory.mktemp("ml_demo"))
+
+
+@pytest.fixture(scope="session")
+def demo_features(demo_warehouse: Path) -> pd.DataFrame:
+    """Features of every demo race entry."""
+    with duckdb.connect(str(demo_warehouse), read_only=True) as con:
+        return build_features(load_inputs(con))
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path: Path) -> str:
+    """A fresh SQLite tracking store in the test's tmp folder."""
+    (tmp_path / "mlflow").mkdir()
+    return f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
