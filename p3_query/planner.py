@@ -158,10 +158,13 @@ class Plan:
                 f"read {c.source.table} ({c.table_rows:,} rows, ~{c.estimated_rows:,} after "
                 f"filters) for {', '.join(c.metrics)}; pushed down: {filters}"
             )
+        passed_over: dict[tuple[str, str], list[str]] = {}
         for c in self.candidates:
             if not c.chosen:
                 why = c.rejected_because or f"costlier (~{c.estimated_rows:,} rows)"
-                lines.append(f"not {c.table} for {c.metric}: {why}")
+                passed_over.setdefault((c.table, why), []).append(c.metric)
+        for (table, why), metrics in passed_over.items():
+            lines.append(f"not {table} for {', '.join(metrics)}: {why}")
         lines.extend(f"rewrite: {r}" for r in self.rewrites)
         lines.extend(f"note: {n}" for n in self.notes)
         lines.append(f"estimated rows scanned: {self.estimated_rows:,}")
