@@ -71,6 +71,9 @@ def open_run(
     With a local store (sqlite/file URI) the experiment's artifacts go to ``artifacts_dir``;
     a tracking server decides its own artifact location.
     """
+    if tracking_uri.startswith("sqlite:///"):
+        # SQLite creates the database file but not its folder.
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri)
     experiment_id = ensure_experiment(experiment, artifacts_dir)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:

@@ -10,13 +10,17 @@ It is already a pinned dependency of the ``ml`` extra, so it costs nothing more.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from .features import FEATURE_COLUMNS
+
+if TYPE_CHECKING:
+    # Imported where models are fitted: lightgbm pulls in scikit-learn, and the Dagster code
+    # location imports this module only for TrainConfig.
+    import lightgbm as lgb
 
 PREDICTION_COLUMNS = ["race_id", "driver_id", "score", "predicted_rank", "win_prob", "podium_prob"]
 
@@ -119,6 +123,8 @@ def fit(features: pd.DataFrame, config: TrainConfig) -> RaceOutcomeModel:
         raise ValueError(f"no training rows from season {config.min_season}")
     if rows["is_win"].nunique() < 2 or rows["is_podium"].nunique() < 2:
         raise ValueError("training rows need both winners and non-winners, podiums and others")
+    import lightgbm as lgb
+
     x = rows[list(config.features)]
     params = config.lgbm_params()
     order = _fit_order(rows, x, config, params)
@@ -130,6 +136,8 @@ def fit(features: pd.DataFrame, config: TrainConfig) -> RaceOutcomeModel:
 def _fit_order(
     rows: pd.DataFrame, x: pd.DataFrame, config: TrainConfig, params: dict[str, Any]
 ) -> lgb.LGBMModel:
+    import lightgbm as lgb
+
     if config.objective == "regression":
         return lgb.LGBMRegressor(**params).fit(x, rows["finish_score"])
     # lambdarank: graded relevance, the podium and points places matter most; rows are grouped

@@ -10,6 +10,7 @@ from typing import Any
 from p3_common.settings import Settings
 
 from ..lib.dbt import dbt_environment
+from ..lib.mlflow_resource import build_mlflow_resource
 from ..lib.resources import (
     ErgastSourceResource,
     P3DbtCliResource,
@@ -20,7 +21,7 @@ from .transform.project import dbt_project
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
-    """Resources keyed by the names assets ask for: the warehouse, the F1 source and dbt."""
+    """Resources keyed by the names assets ask for: the warehouse, the F1 source, dbt and MLflow."""
     return {
         "duckdb": WarehouseResource(database=str(settings.warehouse_path)),
         "ergast": build_source_resource(settings),
@@ -32,6 +33,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             environment=dbt_environment(settings),
             runs_dir=str(settings.home / "dbt" / "runs"),
         ),
+        "mlflow": build_mlflow_resource(settings),
     }
 
 

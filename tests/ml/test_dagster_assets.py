@@ -1,0 +1,119 @@
+"""The ML assets in Dagster: materialised on a copy of the demo warehouse with a tmp MLflow store."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from p3_common.settings import Settings
+from p3_dagster.defs.ml import build_defs
+from p3_dagster.defs.ml.assets import MARTS_READ, MODEL_KEY, PREDICTIONS_KEY
+from p3_dagster.lib.mlflow_resource import MlflowResource
+from p3_dagster.lib.resources import WarehouseResource
+
+MARTS = sorted({dg.AssetKey(["marts", t]) for tables in MARTS_READ.values() for t in tables})
+
+
+@pytest.fixture
+def resources(tmp_path: Path) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "duckdb": WarehouseResource(database=str(tmp_path / "warehouse.duckdb")),
+        "mlflow": MlflowResource(
+            tracking_uri=f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}",
+            artifacts_dir=str(tmp_path / "mlflow" / "artifacts"),
+        ),
+    }
+
+
+@pytest.fixture
+def ml_defs(tmp_path: Path, resources: dict[str, dg.ConfigurableResource]) -> dg.Definitions:
+    return dg.Definitions.merge(
+        build_defs(Settings(home=tmp_path), MARTS), dg.Definitions(resources=resources)
+    )
+
+
+def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, object]:
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_ml_assets_sit_downstream_of_their_marts_and_only_the_model_waits_for_the_schedule(
+    ml_defs: dg.Definitions,
+) -> None:
+    graph = ml_defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys() if key.path[0] == "ml"}
+    assert keys == {
+        "ml/race_outcome_model",
+        "ml/race_predictions",
+        "ml/lap_time_anomalies",
+        "ml/pit_stop_anomalies",
+        "ml/driver_race_profiles",
+    }
+    for key in graph.get_all_asset_keys():
+        if key.path[0] != "ml":
+            continue
+        node = graph.get(key)
+        assert node.group_name == "ml"
+        assert node.pools == {"duckdb_write"}
+        assert set(MARTS_READ[key]) <= {p.path[-1] for p in node.parent_keys}
+        assert (node.automation_condition is None) == (key == MODEL_KEY)
+    assert MODEL_KEY in graph.get(PREDICTIONS_KEY).parent_keys
+    schedule = ml_defs.resolve_schedule_def("train_models_monthly_schedule")
+    assert schedule.cron_schedule == "0 4 1 * *"
+    assert schedule.job_name == "train_models_job"
+
+
+def test_build_defs_names_the_marts_it_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="fct_lap_times"):
+        build_defs(Settings(home=tmp_path), [k for k in MARTS if k.path[-1] != "fct_lap_times"])
+
+
+def test_materialising_the_ml_assets_trains_registers_predicts_and_writes_the_ml_schema(
+    ml_defs: dg.Definitions,
+    resources: dict[str, dg.ConfigurableResource],
+    demo_warehouse: Path,
+    tmp_path: Path,
+) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(demo_warehouse, warehouse)
+
+    result = dg.materialize(
+        list(ml_defs.assets or []),  # type: ignore[arg-type]
+        resources=resources,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+    assert result.success
+    model = _metadata(result, MODEL_KEY)
+    assert model["became_champion"] is True
+    assert str(model["mlflow_run"]).endswith(str(model["mlflow_run_id"]))
+    assert "| model" in str(model["evaluation"])
+    assert str(model["calibration_plot"]).startswith("![podium calibration](data:image/png;base64,")
+    assert _metadata(result, PREDICTIONS_KEY)["dagster/row_count"] == 20
+    laps = _metadata(result, dg.AssetKey(["ml", "lap_time_anomalies"]))
+    checked, flagged = int(laps["laps_checked"]), int(laps["dagster/row_count"])  # type: ignore[call-overload]
+    assert checked > 50_000 and 0 < flagged < 0.05 * checked
+    profiles = _metadata(result, dg.AssetKey(["ml", "driver_race_profiles"]))
+    assert "data:image/png;base64," in str(profiles["plot"])
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = {
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'ml'"
+            ).fetchall()
+        }
+        nulls = con.execute(
+            "select count(*) from ml.race_predictions "
+            "where predicted_rank is null or win_prob is null or podium_prob is null"
+        ).fetchone()
+    assert tables == {
+        "race_predictions",
+        "lap_time_anomalies",
+        "pit_stop_anomalies",
+        "driver_race_profiles",
+    }
+    assert nulls == (0,)
