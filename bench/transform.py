@@ -13,6 +13,7 @@ project is compiled. Then, alternating ``--repeat`` times in the same session:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -70,10 +71,12 @@ def run_dagster() -> float:
         "bench_dbt"
     )
     started = time.perf_counter()
-    result = resolved.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
-        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
-    )
+    # dagster-dbt echoes every dbt log line to stdout; keep the report readable.
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        result = resolved.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        )
     elapsed = time.perf_counter() - started
     assert result.success
     return elapsed
@@ -89,7 +92,10 @@ def run_direct(manifest: dict, warehouse: Path) -> float:
         if node["resource_type"] in {"model", "seed"}
     }
     order = TopologicalSorter(
-        {uid: [d for d in node["depends_on"]["nodes"] if d in nodes] for uid, node in nodes.items()}
+        {
+            uid: [d for d in node.get("depends_on", {}).get("nodes", []) if d in nodes]
+            for uid, node in nodes.items()
+        }
     ).static_order()
     started = time.perf_counter()
     with duckdb.connect(str(warehouse)) as con:
@@ -104,7 +110,14 @@ def run_direct(manifest: dict, warehouse: Path) -> float:
                 )
                 continue
             kind = "VIEW" if node["config"]["materialized"] == "view" else "TABLE"
-            con.execute(f"DROP VIEW IF EXISTS {relation}; DROP TABLE IF EXISTS {relation}")
+            existing = con.execute(
+                "SELECT 'TABLE' FROM duckdb_tables() WHERE schema_name = $s AND table_name = $t "
+                "UNION ALL SELECT 'VIEW' FROM duckdb_views() "
+                "WHERE schema_name = $s AND view_name = $t AND NOT internal",
+                {"s": node["schema"], "t": node["alias"]},
+            ).fetchall()
+            if existing:
+                con.execute(f"DROP {existing[0][0]} {relation}")
             con.execute(f"CREATE {kind} {relation} AS {node['compiled_code']}")
     return time.perf_counter() - started
 
