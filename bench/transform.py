@@ -4,6 +4,7 @@ Setup (not timed): the full real Ergast history is loaded into a fresh warehouse
 project is compiled. Then, alternating ``--repeat`` times in the same session:
 
 - ``dagster``: the dbt models asset materialised in-process (``dbt build``: models and tests);
+- ``dbt run``: plain dbt (seed + run: models only, no tests, no Dagster);
 - ``direct``: the compiled SQL of the same models executed in dependency order on one DuckDB
   connection (no tests, no dbt or Dagster overhead) — the floor.
 
@@ -82,6 +83,19 @@ def run_dagster() -> float:
     return elapsed
 
 
+def run_dbt_models(target_path: Path) -> float:
+    """Plain ``dbt run`` (models and seeds, no tests, no Dagster): what dbt itself costs."""
+    dbt = Path(sys.executable).parent / "dbt"
+    started = time.perf_counter()
+    for command in (["seed"], ["run"]):
+        subprocess.run(
+            [str(dbt), *command, "--quiet", "--target-path", str(target_path)],
+            cwd=REPO_ROOT / "dbt_project",
+            check=True,
+        )
+    return time.perf_counter() - started
+
+
 def run_direct(manifest: dict, warehouse: Path) -> float:
     """Execute every model's and seed's compiled SQL in dependency order on one connection."""
     import duckdb
@@ -142,9 +156,10 @@ def main() -> None:
         manifest = compile_project(home / "dbt_target")
         models = sum(1 for n in manifest["nodes"].values() if n["resource_type"] == "model")
         tests = sum(1 for n in manifest["nodes"].values() if n["resource_type"] == "test")
-        samples: dict[str, list[float]] = {"dagster": [], "direct": []}
+        samples: dict[str, list[float]] = {"dagster": [], "dbt run": [], "direct": []}
         for _ in range(args.repeat):
             samples["dagster"].append(run_dagster())
+            samples["dbt run"].append(run_dbt_models(home / "dbt_target"))
             samples["direct"].append(run_direct(manifest, home / "warehouse.duckdb"))
 
     median = {case: statistics.median(values) for case, values in samples.items()}
@@ -158,6 +173,7 @@ def main() -> None:
     for case, values in samples.items():
         print(f"| {case} | {median[case]:.2f} | {min(values):.2f} | {max(values):.2f} |")
     print(f"ratio dagster / direct (median): {median['dagster'] / median['direct']:.1f}x")
+    print(f"ratio dbt run / direct (median): {median['dbt run'] / median['direct']:.1f}x")
 
 
 if __name__ == "__main__":
