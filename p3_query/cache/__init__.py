@@ -4,6 +4,7 @@ from .base import CacheDegradedWarning, CacheUnavailable, QueryCache
 from .core import (
     CacheResult,
     CacheStats,
+    Computed,
     QueryEvent,
     QueryRef,
     QueryStat,
@@ -20,6 +21,7 @@ __all__ = [
     "CacheResult",
     "CacheStats",
     "CacheUnavailable",
+    "Computed",
     "QueryCache",
     "QueryEvent",
     "QueryRef",

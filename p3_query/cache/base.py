@@ -17,7 +17,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .core import CacheResult, CacheStats, Origin, QueryEvent, QueryRef, WarmItem, WarmReport
+from .core import (
+    CacheResult,
+    CacheStats,
+    Computed,
+    Origin,
+    QueryEvent,
+    QueryRef,
+    WarmItem,
+    WarmReport,
+)
 from .keys import DEFAULT_PREFIX, check_build, check_part
 from .ttl import TtlPolicy
 
@@ -53,6 +62,7 @@ class QueryCache(ABC):
         flush_interval_s: float = 1.0,
         retry_after_s: float = 5.0,
         max_buffered_events: int = 100_000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.prefix = check_part(prefix, "prefix")
         self.ttl = ttl or TtlPolicy()
@@ -60,6 +70,8 @@ class QueryCache(ABC):
         self.flush_interval_s = flush_interval_s
         self.retry_after_s = retry_after_s
         self.max_buffered_events = max_buffered_events
+        # Stamps query-log events; a replayed workload passes its simulated time (bench/query.py).
+        self.clock = clock
         # Process-local health metrics: they must work precisely when the backend does not.
         self.metrics: dict[str, int] = {"degraded_answers": 0, "backend_errors": 0, "outages": 0}
         self._events: list[QueryEvent] = []
@@ -74,14 +86,15 @@ class QueryCache(ABC):
     def get_or_compute(
         self,
         spec: object,
-        compute: Callable[[], bytes],
+        compute: Callable[[], bytes | Computed],
         *,
         build_id: str | None = None,
         session: str | None = None,
     ) -> CacheResult:
         """The cached answer to ``spec`` from the current build, or ``compute()`` stored for next time.
 
-        ``build_id`` is the build ``compute`` answers from (the engine's snapshot): a miss is stored
+        ``build_id`` is the build ``compute`` answers from (the engine's snapshot); a ``Computed``
+        returned by ``compute`` may name the build it actually ran on, which wins. A miss is stored
         under it, so an answer computed from a new snapshot never lands in the old build's namespace.
         It is also the build read from when no build is current yet. If the backend is unavailable
         the answer still comes from ``compute`` (source ``"degraded"``), with a warning and a metric.
@@ -104,9 +117,9 @@ class QueryCache(ABC):
             self._record(ref, elapsed, True, current, "cache", origin, 0.0, session)
             return CacheResult(payload, True, current, elapsed, "cache", origin)
         computed_at = time.perf_counter()
-        payload = compute()
+        payload, computed_build, value = _unpack(compute())
         cost_ms = (time.perf_counter() - computed_at) * 1000
-        target = build_id or current
+        target = computed_build or build_id or current
         if target is not None:
             try:
                 self._store(
@@ -116,7 +129,7 @@ class QueryCache(ABC):
                 self._trip(exc)
         elapsed = (time.perf_counter() - started) * 1000
         self._record(ref, elapsed, False, target, "compute", None, cost_ms, session)
-        return CacheResult(payload, False, target, elapsed, "compute")
+        return CacheResult(payload, False, target, elapsed, "compute", value=value)
 
     def current_build(self) -> str | None:
         """The build readers are served from (``p3:current``), or None if none was flipped yet."""
@@ -311,7 +324,7 @@ class QueryCache(ABC):
         session: str | None,
     ) -> None:
         event = QueryEvent(
-            ts=time.time(),
+            ts=self.clock(),
             query_hash=ref.query_hash,
             template=ref.template,
             latency_ms=round(latency_ms, 4),
@@ -339,19 +352,20 @@ class QueryCache(ABC):
     def _answer_degraded(
         self,
         ref: QueryRef,
-        compute: Callable[[], bytes],
+        compute: Callable[[], bytes | Computed],
         started: float,
         build_id: str | None,
         session: str | None,
     ) -> CacheResult:
         self.metrics["degraded_answers"] += 1
         computed_at = time.perf_counter()
-        payload = compute()
+        payload, computed_build, value = _unpack(compute())
+        build_id = computed_build or build_id
         now = time.perf_counter()
         cost_ms = (now - computed_at) * 1000
         elapsed = (now - started) * 1000
         self._record(ref, elapsed, False, build_id, "degraded", None, cost_ms, session)
-        return CacheResult(payload, False, build_id, elapsed, "degraded")
+        return CacheResult(payload, False, build_id, elapsed, "degraded", value=value)
 
     def _is_down(self) -> bool:
         return time.monotonic() < self._down_until
@@ -449,6 +463,12 @@ class QueryCache(ABC):
     @abstractmethod
     def _close(self) -> None:
         """Release connections."""
+
+
+def _unpack(out: bytes | Computed) -> tuple[bytes, str | None, Any]:
+    if isinstance(out, Computed):
+        return out.payload, out.build_id, out.value
+    return out, None, None
 
 
 _OPEN_CACHES: weakref.WeakSet[QueryCache] = weakref.WeakSet()

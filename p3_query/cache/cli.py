@@ -142,7 +142,7 @@ def warm(
     from p3_query.engine import Engine
 
     build_id = Engine(snapshot).build_id
-    with _open() as cache, snapshot_computer(snapshot) as compute:
+    with _open() as cache, snapshot_computer(snapshot, build_id) as compute:
         try:
             result = refresh_cache(
                 cache,

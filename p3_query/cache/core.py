@@ -77,6 +77,17 @@ def template_of(spec_json: str) -> str:
 
 
 @dataclass(frozen=True)
+class Computed:
+    """What a compute function may return instead of bare bytes: the payload, the build it was
+    computed on (the entry is stored under that build, whatever the caller expected), and the
+    in-memory value, so a miss need not decode the payload it just encoded."""
+
+    payload: bytes
+    build_id: str | None = None
+    value: Any = None
+
+
+@dataclass(frozen=True)
 class CacheResult:
     """One answer: the payload, whether it came from the cache, and from which build."""
 
@@ -86,6 +97,7 @@ class CacheResult:
     latency_ms: float
     source: Source
     origin: Origin | None = None
+    value: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .base import QueryCache
-from .core import CacheResult, QueryRef
+from .core import CacheResult, Computed, QueryRef
 from .predict import QueryPredictor
 from .warming import ComputeSpec, Prefetcher, RefOf, load_predictor
 
@@ -17,12 +17,23 @@ if TYPE_CHECKING:
     from p3_query.engine import Engine, QueryResult
 
 
-def spec_computer(engine: Engine) -> ComputeSpec:
-    """Answer a stored (normalised) spec JSON with ``engine``: what warming and pre-fetch call."""
+class BuildChanged(RuntimeError):
+    """The snapshot was republished while a build was being warmed."""
+
+
+def spec_computer(engine: Engine, *, expect_build: str | None = None) -> ComputeSpec:
+    """Answer a stored (normalised) spec JSON with ``engine``: what warming and pre-fetch call.
+
+    With ``expect_build``, an answer computed on any other build raises ``BuildChanged`` instead
+    of being stored under the wrong build.
+    """
     from p3_query.spec import QuerySpec
 
     def compute(spec_json: str) -> bytes:
-        return engine.execute(QuerySpec.model_validate_json(spec_json)).to_payload()
+        result = engine.execute(QuerySpec.model_validate_json(spec_json))
+        if expect_build is not None and result.build_id != expect_build:
+            raise BuildChanged(f"expected build {expect_build}, the snapshot is {result.build_id}")
+        return result.to_payload()
 
     return compute
 
@@ -41,17 +52,15 @@ def ref_maker(engine: Engine) -> RefOf:
 
 
 @contextmanager
-def snapshot_computer(snapshot: Path) -> Iterator[ComputeSpec]:
-    """A ``ComputeSpec`` over the published snapshot at ``snapshot``, closed afterwards."""
+def snapshot_computer(snapshot: Path, build_id: str | None = None) -> Iterator[ComputeSpec]:
+    """A ``ComputeSpec`` over the published snapshot at ``snapshot`` (of ``build_id``), closed after."""
     from p3_query.engine import Engine
 
     engine = Engine(snapshot)
     try:
-        yield spec_computer(engine)
+        yield spec_computer(engine, expect_build=build_id)
     finally:
-        close = getattr(engine, "close", None)
-        if callable(close):
-            close()
+        engine.close()
 
 
 @dataclass(frozen=True)
@@ -106,15 +115,21 @@ class CachedEngine:
 
         normalised = self.engine.normalise(spec)
         ref = QueryRef.of(normalised)
+
+        def compute() -> Computed:
+            result = self.engine.execute(normalised)
+            return Computed(result.to_payload(), result.build_id, result)
+
         served = self.cache.get_or_compute(
-            ref,
-            lambda: self.engine.execute(normalised).to_payload(),
-            build_id=self.engine.build_id,
-            session=session,
+            ref, compute, build_id=self.engine.build_id, session=session
         )
         if self.prefetcher is not None:
             self.prefetcher.after(ref, served.build_id)
-        return CachedAnswer(QueryResult.from_payload(served.payload), served)
+        # A miss hands back the result it just computed; only a hit decodes the payload.
+        result = (
+            served.value if served.value is not None else QueryResult.from_payload(served.payload)
+        )
+        return CachedAnswer(result, served)
 
     def close(self) -> None:
         """Stop pre-fetching and flush the cache's statistics."""

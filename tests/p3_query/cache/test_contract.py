@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from p3_query.cache import QueryCache, QueryRef, TtlPolicy, WarmItem, entry_key
+from p3_query.cache import Computed, QueryCache, QueryRef, TtlPolicy, WarmItem, entry_key
 from p3_query.cache.embedded import EmbeddedCache
 from p3_query.cache.redis_cache import RedisCache
 
@@ -124,6 +124,16 @@ def test_a_miss_against_a_newer_snapshot_is_stored_under_that_build_not_the_curr
     report = cache.warm("b2", items("b2", 1, start=7))
     assert report.already_cached == 1  # not recomputed by warming
     assert cache.get_or_compute(spec(7), lambda: b"never").payload == b"from-b2"
+
+
+def test_an_answer_computed_on_another_build_is_stored_under_that_build(cache: QueryCache) -> None:
+    cache.warm("b1", items("b1", 1))
+    # The engine expected b1 but the snapshot was swapped to b2 before the query ran.
+    result = cache.get_or_compute(spec(5), lambda: Computed(b"x", "b2", "value"), build_id="b1")
+    assert (result.build_id, result.value, result.hit) == ("b2", "value", False)
+    query_hash = QueryRef.of(spec(5)).query_hash
+    assert cache.cached_hashes("b2", [query_hash]) == {query_hash}
+    assert cache.cached_hashes("b1", [query_hash]) == set()
 
 
 def test_old_builds_are_retired_to_a_short_grace_ttl_after_a_flip(make_cache) -> None:
