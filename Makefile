@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install manifest run dev test test-fast bench lint fmt clean
+.PHONY: install manifest run dev mlflow test test-fast bench lint fmt clean
 
 install: $(VENV)/.installed  ## Create .venv and install the locked dependencies (uv, bytecode compiled)
 
@@ -30,6 +30,12 @@ run: install  ## Materialise every asset on the configured source (default: the 
 
 dev: manifest  ## Open the Dagster UI on http://127.0.0.1:3000 (instance under $P3_HOME/dagster)
 	DAGSTER_HOME="$$($(BIN)/p3 dagster-home)" $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+MLFLOW_STORE = $(BIN)/python -c 'from p3_common.settings import get_settings as g; s = g(); (s.home / "mlflow").mkdir(parents=True, exist_ok=True); print(s.mlflow_tracking_uri, s.mlflow_artifacts_dir.as_uri())'
+
+mlflow: install  ## MLflow UI on the local store at http://127.0.0.1:5000 (runs, plots, the registered champion)
+	set -- $$($(MLFLOW_STORE)) && MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui \
+		--backend-store-uri "$$1" --default-artifact-root "$$2" --host 127.0.0.1 --port $${MLFLOW_PORT:-5000} --workers 1
 
 test: install  ## Run the whole test suite
 	$(BIN)/pytest

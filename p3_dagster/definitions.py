@@ -9,6 +9,7 @@ import dagster as dg
 from p3_common.settings import Settings, get_settings
 
 from .defs import automation, ingestion, serving, transform
+from .defs.ml import build_defs as build_ml_defs
 from .defs.resources import build_resources, build_source_resource
 
 
@@ -35,6 +36,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(
         raw,
         downstream,
+        build_ml_defs(settings, marts),
         automation.build_defs(settings),
         dg.Definitions(
             resources=build_resources(settings),

@@ -43,8 +43,8 @@ def test_definitions_load_and_resolve_for_every_env_and_source(
         "staging",
         "intermediate",
         "marts",
-        "seeds",
         "serving",
+        "ml",
     }
     for job in defs.jobs or []:
         defs.resolve_job_def(job.name)
@@ -99,6 +99,7 @@ def test_sensors_and_schedules_are_defined() -> None:
     assert {s.name for s in defs.schedules or []} == {
         "ingest_current_season_weekly_schedule",
         "ingest_current_season_daily_schedule",
+        "train_models_monthly_schedule",
     }
 
 
