@@ -46,9 +46,9 @@ class QueryCache(ABC):
 
     Readers are served from the build ``p3:current`` names; ``warm`` fills a new build's namespace
     and then switches ``p3:current`` to it in one atomic step. Statistics and the query log are
-    buffered in-process and flushed to the backend every ``flush_every`` events or
-    ``flush_interval_s`` seconds (and on ``stats``/``close``), which keeps the hit path to one
-    backend round trip.
+    buffered in-process and flushed to the backend every ``flush_interval_s`` seconds (sooner
+    if ``flush_every`` events pile up) by a background thread (and on ``stats``/``close``/exit), which
+    keeps the hit path to one backend round trip; ``background_flush=False`` flushes inline.
     """
 
     backend_name = "abstract"
@@ -58,11 +58,12 @@ class QueryCache(ABC):
         *,
         prefix: str = DEFAULT_PREFIX,
         ttl: TtlPolicy | None = None,
-        flush_every: int = 256,
+        flush_every: int = 4096,
         flush_interval_s: float = 1.0,
         retry_after_s: float = 5.0,
         max_buffered_events: int = 100_000,
         clock: Callable[[], float] = time.time,
+        background_flush: bool = True,
     ) -> None:
         self.prefix = check_part(prefix, "prefix")
         self.ttl = ttl or TtlPolicy()
@@ -77,9 +78,13 @@ class QueryCache(ABC):
         self._events: list[QueryEvent] = []
         self._counters: dict[str, int] = {}
         self._buffer_lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # one flush at a time: readers of stats see them all
         self._last_flush = time.monotonic()
         self._down_until = 0.0
         self._closed = False
+        self.background_flush = background_flush
+        self._wakeup = threading.Event()
+        self._flusher: threading.Thread | None = None
         _OPEN_CACHES.add(self)
 
     # ----------------------------------------------------------------- reading
@@ -280,28 +285,32 @@ class QueryCache(ABC):
     # ----------------------------------------------------------------- lifecycle
     def flush(self) -> None:
         """Write buffered log events and counters to the backend (kept buffered if it is down)."""
-        with self._buffer_lock:
-            events, counters = self._events, self._counters
-            self._events, self._counters = [], {}
-            self._last_flush = time.monotonic()
-        if not events and not counters:
-            return
-        try:
-            self._flush(events, counters)
-        except CacheUnavailable as exc:
-            self._trip(exc)
+        with self._flush_lock:
             with self._buffer_lock:
-                # Keep them for the next attempt, bounded: the newest matter most.
-                self._events = (events + self._events)[-self.max_buffered_events :]
-                for name, value in counters.items():
-                    self._counters[name] = self._counters.get(name, 0) + value
+                events, counters = self._events, self._counters
+                self._events, self._counters = [], {}
+                self._last_flush = time.monotonic()
+            if not events and not counters:
+                return
+            try:
+                self._flush(events, counters)
+            except CacheUnavailable as exc:
+                self._trip(exc)
+                with self._buffer_lock:
+                    # Keep them for the next attempt, bounded: the newest matter most.
+                    self._events = (events + self._events)[-self.max_buffered_events :]
+                    for name, value in counters.items():
+                        self._counters[name] = self._counters.get(name, 0) + value
 
     def close(self) -> None:
-        """Flush and release connections."""
+        """Stop the flusher, flush and release connections."""
         if self._closed:
             return
-        self.flush()
         self._closed = True
+        self._wakeup.set()
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=10)
+        self.flush()
         _OPEN_CACHES.discard(self)
         self._close()
 
@@ -342,8 +351,40 @@ class QueryCache(ABC):
                 len(self._events) >= self.flush_every
                 or time.monotonic() - self._last_flush >= self.flush_interval_s
             )
-        if due and not self._is_down():
+        if self.background_flush and not self._closed:
+            if self._flusher is None:
+                self._start_flusher()
+            if due:
+                self._wakeup.set()
+        elif due and not self._is_down():
             self.flush()
+
+    def _start_flusher(self) -> None:
+        # The thread holds only a weak reference, so an abandoned cache can still be collected.
+        this = weakref.ref(self)
+        wakeup, interval = self._wakeup, self.flush_interval_s
+
+        def loop() -> None:
+            while True:
+                wakeup.wait(interval)
+                wakeup.clear()
+                cache = this()
+                if cache is None or cache._closed:
+                    return
+                if not cache._is_down():
+                    try:
+                        cache.flush()
+                    except Exception as exc:  # never kill the flusher; the next round retries
+                        log.warning("flushing cache statistics failed: %s", exc)
+                del cache
+                # At most a few flushes a second, whatever the query rate: between them the write
+                # lock is free for warming and flips (SQLite's busy wait is not fair to them).
+                time.sleep(_MIN_FLUSH_GAP_S)
+
+        with self._buffer_lock:
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=loop, name="p3-cache-flush", daemon=True)
+                self._flusher.start()
 
     def _count(self, name: str, delta: int = 1) -> None:
         with self._buffer_lock:
@@ -471,6 +512,7 @@ def _unpack(out: bytes | Computed) -> tuple[bytes, str | None, Any]:
     return out, None, None
 
 
+_MIN_FLUSH_GAP_S = 0.2
 _OPEN_CACHES: weakref.WeakSet[QueryCache] = weakref.WeakSet()
 
 

@@ -11,6 +11,8 @@ while a writer commits and a reader's single SELECT sees one consistent state, w
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import sqlite3
 import threading
@@ -79,6 +81,55 @@ CREATE TABLE IF NOT EXISTS documents (name TEXT PRIMARY KEY, body TEXT NOT NULL)
 _COUNTER_OF = {"hit": "hits", "miss": "misses", "degraded": "degraded"}
 
 
+def _col(i: int) -> str:
+    return f"json_extract(value, '$[{i}]')"
+
+
+# "WHERE true" lets SQLite parse INSERT ... SELECT ... ON CONFLICT unambiguously.
+_FOLD_COUNTERS = (
+    f"INSERT INTO counters (name, value) SELECT {_col(0)}, {_col(1)} FROM json_each(?) WHERE true "
+    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
+)
+_FOLD_LATENCY = (
+    f"INSERT INTO latency (kind, bucket, count) SELECT {_col(0)}, {_col(1)}, {_col(2)} "
+    "FROM json_each(?) WHERE true "
+    "ON CONFLICT (kind, bucket) DO UPDATE SET count = count + excluded.count"
+)
+_FOLD_QUERIES = (
+    "INSERT INTO queries (query_hash, template, spec_json, hits, misses, cost_total_ms, "
+    "cost_count, cost_max_ms, last_seen) SELECT "
+    + ", ".join(_col(i) for i in range(9))
+    + " FROM json_each(?) WHERE true "
+    "ON CONFLICT (query_hash) DO UPDATE SET hits = hits + excluded.hits, "
+    "misses = misses + excluded.misses, "
+    "cost_total_ms = cost_total_ms + excluded.cost_total_ms, "
+    "cost_count = cost_count + excluded.cost_count, "
+    "cost_max_ms = max(cost_max_ms, excluded.cost_max_ms), "
+    "last_seen = max(last_seen, excluded.last_seen), "
+    "spec_json = CASE WHEN queries.spec_json = '' THEN excluded.spec_json "
+    "ELSE queries.spec_json END"
+)
+_APPEND_LOG = (
+    "INSERT INTO query_log (ts, query_hash, template, latency_ms, hit, build_id, source, origin, "
+    "cost_ms, session) SELECT " + ", ".join(_col(i) for i in range(10)) + " FROM json_each(?)"
+)
+_EXTEND_TTLS = f"""
+UPDATE entries SET
+    hits = entries.hits + h.n,
+    last_hit_at = :now,
+    expires_at = CASE WHEN entries.build_id = (SELECT value FROM meta WHERE name = :current)
+        THEN max(entries.expires_at, :now + min(:max, max(:min,
+            :base * (1 + log2(1 + entries.hits + h.n)) * (1 + log2(1 + entries.cost_ms / :ref)))))
+        ELSE entries.expires_at END
+FROM (SELECT {_col(0)} AS key, {_col(1)} AS n FROM json_each(:hits)) AS h
+WHERE entries.key = h.key
+"""
+
+
+def _json(rows: list[list[object]] | list[tuple[object, ...]]) -> str:
+    return json.dumps(rows, separators=(",", ":"))
+
+
 class EmbeddedCache(QueryCache):
     """The default cache: a SQLite WAL file (``<cache_dir>/<prefix>.sqlite3``), no server needed."""
 
@@ -91,7 +142,7 @@ class EmbeddedCache(QueryCache):
         max_bytes: int = 512 * 1024 * 1024,
         max_log_rows: int = 200_000,
         maintenance_interval_s: float = 10.0,
-        busy_timeout_ms: int = 5000,
+        busy_timeout_ms: int = 30_000,
         **options: object,
     ) -> None:
         super().__init__(**options)  # type: ignore[arg-type]
@@ -127,6 +178,10 @@ class EmbeddedCache(QueryCache):
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         con.executescript(_SCHEMA)
+        try:
+            con.execute("SELECT log2(2)")
+        except sqlite3.OperationalError:  # SQLite built without its math functions
+            con.create_function("log2", 1, math.log2, deterministic=True)
         self._local.con, self._local.pid = con, os.getpid()
         with self._connections_lock:
             self._connections.append(con)
@@ -295,6 +350,10 @@ class EmbeddedCache(QueryCache):
         return row[0] if row else None
 
     def _flush(self, events: list[QueryEvent], counters: dict[str, int]) -> None:
+        # Everything is prepared here, outside the transaction, and handed to SQLite as a few JSON
+        # documents that it unpacks itself (json_each): a handful of statements per flush, however
+        # many events. Row-by-row executemany releases and re-takes the GIL for every row; next to
+        # busy reader threads that kept the write lock held for seconds and starved warm/flip.
         totals: Counter[str] = Counter(counters)
         buckets: Counter[tuple[str, int]] = Counter()
         per_query: dict[str, list[QueryEvent]] = defaultdict(list)
@@ -309,32 +368,13 @@ class EmbeddedCache(QueryCache):
                 if event.build_id:
                     entry_hits[entry_key(event.build_id, event.query_hash, self.prefix)] += 1
             per_query[event.query_hash].append(event)
-        now = time.time()
-        with self._write() as con:
-            _add_counters(con, totals)
-            con.executemany(
-                "INSERT INTO latency (kind, bucket, count) VALUES (?, ?, ?) "
-                "ON CONFLICT (kind, bucket) DO UPDATE SET count = count + excluded.count",
-                [(kind, bucket, n) for (kind, bucket), n in buckets.items()],
-            )
-            con.executemany(
-                "INSERT INTO queries (query_hash, template, spec_json, hits, misses, cost_total_ms, "
-                "cost_count, cost_max_ms, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (query_hash) DO UPDATE SET hits = hits + excluded.hits, "
-                "misses = misses + excluded.misses, "
-                "cost_total_ms = cost_total_ms + excluded.cost_total_ms, "
-                "cost_count = cost_count + excluded.cost_count, "
-                "cost_max_ms = max(cost_max_ms, excluded.cost_max_ms), "
-                "last_seen = max(last_seen, excluded.last_seen), "
-                "spec_json = CASE WHEN queries.spec_json = '' THEN excluded.spec_json "
-                "ELSE queries.spec_json END",
-                [_query_row(h, evs) for h, evs in per_query.items()],
-            )
-            con.executemany(
-                "INSERT INTO query_log (ts, query_hash, template, latency_ms, hit, build_id, "
-                "source, origin, cost_ms, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        documents = {
+            "counters": _json([[name, value] for name, value in totals.items() if value]),
+            "latency": _json([[kind, bucket, n] for (kind, bucket), n in buckets.items()]),
+            "queries": _json([_query_row(h, evs) for h, evs in per_query.items()]),
+            "log": _json(
                 [
-                    (
+                    [
                         e.ts,
                         e.query_hash,
                         e.template,
@@ -345,34 +385,34 @@ class EmbeddedCache(QueryCache):
                         e.origin,
                         e.cost_ms,
                         e.session,
-                    )
+                    ]
                     for e in events
-                ],
+                ]  # fmt: skip
+            ),
+            "hits": _json([[key, n] for key, n in entry_hits.items()]),
+        }
+        now = time.time()
+        t = self.ttl
+        with self._write() as con:
+            con.execute(_FOLD_COUNTERS, (documents["counters"],))
+            con.execute(_FOLD_LATENCY, (documents["latency"],))
+            con.execute(_FOLD_QUERIES, (documents["queries"],))
+            con.execute(_APPEND_LOG, (documents["log"],))
+            # Hits extend the TTL by the adaptive formula (ttl.py), current build only.
+            con.execute(
+                _EXTEND_TTLS,
+                {
+                    "hits": documents["hits"],
+                    "now": now,
+                    "current": self._current_name,
+                    "base": t.base_s,
+                    "min": t.min_s,
+                    "max": t.max_s,
+                    "ref": t.ref_cost_ms,
+                },
             )
-            self._extend_ttls(con, entry_hits, now)
             if now - self._last_maintenance >= self.maintenance_interval_s:
                 self._maintain(con, now)
-
-    def _extend_ttls(self, con: sqlite3.Connection, entry_hits: Counter[str], now: float) -> None:
-        current = con.execute(
-            "SELECT value FROM meta WHERE name = ?", (self._current_name,)
-        ).fetchone()
-        updates = []
-        for key, n in entry_hits.items():
-            row = con.execute(
-                "SELECT hits, cost_ms, build_id FROM entries WHERE key = ?", (key,)
-            ).fetchone()
-            if row is None:
-                continue
-            hits = row[0] + n
-            # Only the current build earns a longer life; a retired build keeps its grace TTL.
-            expires = now + self.ttl.ttl_s(hits, row[1]) if current and row[2] == current[0] else 0
-            updates.append((hits, now, expires, key))
-        con.executemany(
-            "UPDATE entries SET hits = ?, last_hit_at = ?, expires_at = max(expires_at, ?) "
-            "WHERE key = ?",
-            updates,
-        )
 
     def _maintain(self, con: sqlite3.Connection, now: float) -> None:
         """Drop expired entries, evict beyond ``max_bytes``, trim the query log."""

@@ -68,7 +68,8 @@ def test_a_concurrent_reader_only_ever_sees_one_complete_build(make_cache) -> No
 def test_redis_killed_mid_test_answers_come_from_the_compute_path(
     own_redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = RedisCache(own_redis.url, retry_after_s=0.3)
+    # No background flush: the outage must first be noticed by a query, as asserted below.
+    cache = RedisCache(own_redis.url, retry_after_s=0.3, background_flush=False)
     cache.warm("b1", [WarmItem(QueryRef.of(spec(1)), lambda: b"cached")])
     assert cache.get_or_compute(spec(1), lambda: b"fresh").hit
 
