@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from p3_common.settings import REPO_ROOT, Settings, SettingsError, get_settings
+from p3_query.cache.cli import app as cache_app
 from p3_query.cli import query_command
 
 from .defs.automation.sensors import root_cause
@@ -248,6 +249,7 @@ def _print_summary(settings: Settings, reported: set[str]) -> None:
 
 
 app.command("query")(query_command)
+app.add_typer(cache_app, name="cache")
 
 
 if __name__ == "__main__":

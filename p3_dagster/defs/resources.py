@@ -9,6 +9,7 @@ from typing import Any
 
 from p3_common.settings import Settings
 
+from ..lib.cache_resource import CacheResource
 from ..lib.dbt import dbt_environment
 from ..lib.mlflow_resource import build_mlflow_resource
 from ..lib.resources import (
@@ -34,6 +35,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             runs_dir=str(settings.home / "dbt" / "runs"),
         ),
         "mlflow": build_mlflow_resource(settings),
+        "cache": CacheResource(redis_url=settings.redis_url, cache_dir=str(settings.cache_dir)),
     }
 
 
