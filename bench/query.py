@@ -682,6 +682,24 @@ def report(
             )
     lines += [
         "",
+        "### How to read this",
+        "",
+        "- Builds are simulated: every `sim-*` build id labels the one published snapshot, so "
+        "answers are real engine answers; what a flip does to the cache (readers get an empty "
+        "namespace unless it was warmed) is what a real publish does.",
+        "- At the default budget the model's hot set covers nearly every query seen so far "
+        f"({smart.model.get('queries', 0):,} distinct in the model), so most of the lift is "
+        "*warming what was asked before* at every publish; the model's ranking (calendar phase, "
+        "successors) matters when the budget is tight, see the sweep. The misses left are the "
+        "never-asked-before queries (the ceiling above), minus what template pre-fetch caught.",
+        "- Pre-fetch runs between queries here (the analyst's think time); `CachedEngine` runs it "
+        "on a background thread. Its precision is low (many pre-fetched answers are never read), "
+        "which costs engine time but no answer latency.",
+        "- The hit rate depends on the traffic: fewer sessions per month means a larger share of "
+        "first-time questions (`--sessions`), and the target is met only with enough repetition.",
+    ]
+    lines += [
+        "",
         f"Model after the replay (re-trained at every build): {smart.model}.",
         "",
         "### Targets",

@@ -247,7 +247,10 @@ class QueryCache(ABC):
         return previous
 
     def clear(self, build_id: str | None = None) -> int:
-        """Delete one build's entries, or (None) every entry, statistic and log line; return entries."""
+        """Delete one build's entries, or (None) every entry, statistic, log line and stored model.
+
+        Returns how many entries were deleted.
+        """
         self.flush()
         with self._buffer_lock:
             if build_id is None:

@@ -170,8 +170,10 @@ def clear(
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete cached entries: one build's, or every entry, statistic and log line."""
-    what = f"the entries of build {build}" if build else "every entry, statistic and the query log"
+    """Delete cached entries: one build's, or every entry, statistic, log line and model."""
+    what = (
+        f"the entries of build {build}" if build else "every entry, statistic, log line and model"
+    )
     if not yes and not typer.confirm(f"Delete {what}?"):
         raise typer.Exit(1)
     with _open() as cache:

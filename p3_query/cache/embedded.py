@@ -566,7 +566,9 @@ class EmbeddedCache(QueryCache):
             if build_id is not None:
                 return con.execute("DELETE FROM entries WHERE build_id = ?", (build_id,)).rowcount
             deleted = con.execute("DELETE FROM entries").rowcount
-            for table in ("meta", "builds", "counters", "latency", "queries", "query_log"):
+            for table in (
+                "meta", "builds", "counters", "latency", "queries", "query_log", "documents"
+            ):  # fmt: skip
                 con.execute(f"DELETE FROM {table}")
             return deleted
 

@@ -238,9 +238,11 @@ def test_clear_removes_a_build_or_everything(cache: QueryCache) -> None:
     assert cache.current_build() == "b1"
     assert cache.clear("b2") == 2
     assert cache.get_or_compute(spec(1), bytes).hit
+    cache.save_model("predictor", "{}")
     assert cache.clear() >= 3
     assert cache.current_build() is None
     assert cache.stats().requests == 0
+    assert cache.load_model("predictor") is None
 
 
 def test_models_are_stored_next_to_the_cache(cache: QueryCache) -> None:
