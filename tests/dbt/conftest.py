@@ -34,10 +34,14 @@ def build_graph(settings: Settings) -> BuiltGraph:
     return BuiltGraph(settings, build_graph_in(settings, dg.DagsterInstance.ephemeral()))
 
 
-def build_graph_in(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    """One run of every asset over every configured season, recorded in ``instance``."""
+def build_graph_in(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    selection: dg.AssetSelection | None = None,
+) -> dg.ExecuteInProcessResult:
+    """One run of the selected assets (default: every asset) over every configured season."""
     definitions = build_definitions(settings)
-    job = dg.define_asset_job("everything", selection=dg.AssetSelection.all())
+    job = dg.define_asset_job("everything", selection=selection or dg.AssetSelection.all())
     resolved = dg.Definitions.merge(definitions, dg.Definitions(jobs=[job])).resolve_job_def(
         "everything"
     )
