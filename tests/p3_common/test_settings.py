@@ -74,6 +74,7 @@ def test_bad_values_fail_naming_the_variable(
 def test_dump_source_requires_an_existing_ergast_dir(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.delenv("P3_ERGAST_DIR", raising=False)  # the caller may point it at real data
     monkeypatch.setenv("P3_SOURCE", "dump")
     with pytest.raises(SettingsError, match="P3_ERGAST_DIR"):
         load_settings()
