@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from .latency import summarise
+
 Origin = Literal["read-through", "warm", "prefetch"]
 Source = Literal["cache", "compute", "degraded"]
 
@@ -185,6 +187,54 @@ class CacheStats:
     most_expensive: list[QueryStat] = field(default_factory=list)
     builds: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_counters(
+        cls,
+        backend: str,
+        current_build: str | None,
+        counters: Mapping[str, Any],
+        histograms: Mapping[str, Mapping[int, int]],
+        builds: dict[str, dict[str, Any]],
+        *,
+        hottest: list[QueryStat],
+        most_expensive: list[QueryStat],
+        notes: dict[str, Any],
+        evictions: int | None = None,
+        expired: int | None = None,
+    ) -> CacheStats:
+        """Stats from the counters and latency histograms every backend keeps under the same names.
+
+        ``evictions``/``expired`` override the counters where the server tracks them itself (Redis).
+        """
+
+        def count(name: str) -> int:
+            return int(counters.get(name, 0))
+
+        return cls(
+            backend=backend,
+            current_build=current_build,
+            hits=count("hits"),
+            misses=count("misses"),
+            degraded=count("degraded"),
+            evictions=count("evictions") if evictions is None else evictions,
+            expired=count("expired") if expired is None else expired,
+            retired=count("retired"),
+            prefetches=count("prefetches"),
+            entries=int(builds.get(current_build or "", {}).get("entries", 0)),
+            memory_bytes=int(sum(b["bytes"] for b in builds.values())),
+            hits_by_origin={o: count(f"hits_{o}") for o in ("read-through", "warm", "prefetch")},
+            latency={
+                kind: summarise(
+                    dict(histograms.get(kind, {})), counters.get(f"latency_ms_{kind}", 0.0)
+                )
+                for kind in ("hit", "miss", "degraded")
+            },
+            hottest=hottest,
+            most_expensive=most_expensive,
+            builds=builds,
+            notes=notes,
+        )
 
     @property
     def requests(self) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 from .base import CacheUnavailable, QueryCache
 from .core import CacheStats, Origin, QueryEvent, QueryRef, QueryStat
 from .keys import current_key, entry_key
-from .latency import bucket_of, summarise
+from .latency import bucket_of
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -479,28 +479,14 @@ class EmbeddedCache(QueryCache):
         file_bytes = sum(
             p.stat().st_size for p in self.directory.glob(f"{self.prefix}.sqlite3*") if p.exists()
         )
-        return CacheStats(
-            backend=self.backend_name,
-            current_build=current_build,
-            hits=int(counters.get("hits", 0)),
-            misses=int(counters.get("misses", 0)),
-            degraded=int(counters.get("degraded", 0)),
-            evictions=int(counters.get("evictions", 0)),
-            expired=int(counters.get("expired", 0)),
-            retired=int(counters.get("retired", 0)),
-            prefetches=int(counters.get("prefetches", 0)),
-            entries=int(builds.get(current_build or "", {}).get("entries", 0)),
-            memory_bytes=int(sum(b["bytes"] for b in builds.values())),
-            hits_by_origin={
-                o: int(counters.get(f"hits_{o}", 0)) for o in ("read-through", "warm", "prefetch")
-            },
-            latency={
-                kind: summarise(hist.get(kind, {}), counters.get(f"latency_ms_{kind}", 0.0))
-                for kind in ("hit", "miss", "degraded")
-            },
+        return CacheStats.from_counters(
+            self.backend_name,
+            current_build,
+            counters,
+            hist,
+            builds,
             hottest=hottest,
             most_expensive=costliest,
-            builds=builds,
             notes={"path": str(self.path), "file_bytes": file_bytes, "max_bytes": self.max_bytes},
         )
 

@@ -19,7 +19,7 @@ from redis.retry import Retry
 from .base import CacheUnavailable, QueryCache
 from .core import CacheStats, Origin, QueryEvent, QueryRef, QueryStat
 from .keys import RESERVED, current_key, entry_key
-from .latency import bucket_of, summarise
+from .latency import bucket_of
 
 _LOOKUP = """
 local build = redis.call('GET', KEYS[1])
@@ -339,31 +339,20 @@ class RedisCache(QueryCache):
             }
             for build, card in zip(builds_raw, cards, strict=True)
         }
-        return CacheStats(
-            backend=self.backend_name,
-            current_build=current_build,
-            hits=int(counts.get("hits", 0)),
-            misses=int(counts.get("misses", 0)),
-            degraded=int(counts.get("degraded", 0)),
+        return CacheStats.from_counters(
+            self.backend_name,
+            current_build,
+            counts,
+            {
+                kind: {int(b): int(n) for b, n in hist.items()}
+                for kind, hist in zip(_KINDS, hists, strict=True)
+            },
+            builds,
+            hottest=hottest,
+            most_expensive=costliest,
             # Redis evicts and expires by itself; these are the server's totals.
             evictions=int(info_stats.get("evicted_keys", 0)),
             expired=int(info_stats.get("expired_keys", 0)),
-            retired=int(counts.get("retired", 0)),
-            prefetches=int(counts.get("prefetches", 0)),
-            entries=int(builds.get(current_build or "", {}).get("entries", 0)),
-            memory_bytes=int(sum(b["bytes"] for b in builds.values())),
-            hits_by_origin={
-                o: int(counts.get(f"hits_{o}", 0)) for o in ("read-through", "warm", "prefetch")
-            },
-            latency={
-                kind: summarise(
-                    {int(b): int(n) for b, n in hist.items()}, counts.get(f"latency_ms_{kind}", 0.0)
-                )
-                for kind, hist in zip(_KINDS, hists, strict=True)
-            },
-            hottest=hottest,
-            most_expensive=costliest,
-            builds=builds,
             notes={
                 "url": _redacted(self.url),
                 "server_used_memory": int(info_memory.get("used_memory", 0)),

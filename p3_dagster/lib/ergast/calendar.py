@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+import pyarrow as pa
+
 from .source import ErgastSource
 
 
@@ -23,6 +25,12 @@ class RaceRef:
     def parse(cls, text: str) -> RaceRef:
         season, _, round_ = text.partition("-")
         return cls(int(season), int(round_))
+
+
+def calendar_of(races: pa.Table) -> list[tuple[int, date]]:
+    """(round, date) of each race in a contract ``races`` table, in round order."""
+    pairs = zip(races["round"].to_pylist(), races["date"].to_pylist(), strict=True)
+    return sorted((int(round_), race_date) for round_, race_date in pairs)
 
 
 def latest_completed_race(

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from p3_common.ergast import TABLES
 
+from .calendar import calendar_of
 from .schema import conform, empty_table
 from .source import SourceName
 
@@ -1583,9 +1584,7 @@ class DemoSource:
 
     def calendar(self, season: int) -> list[tuple[int, date]]:
         """(round, date) of the season's synthetic races."""
-        races = self.season_table("races", season)
-        pairs = zip(races["round"].to_pylist(), races["date"].to_pylist(), strict=True)
-        return sorted((int(r), d) for r, d in pairs)
+        return calendar_of(self.season_table("races", season))
 
     def reference_table(self, table: str) -> pa.Table:
         """Circuits, constructors, drivers, seasons or status, conformed to the contract."""

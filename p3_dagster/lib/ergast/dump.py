@@ -14,6 +14,7 @@ import pyarrow.csv as pacsv
 
 from p3_common.ergast import TABLES, snake_case
 
+from .calendar import calendar_of
 from .errors import SourceError
 from .schema import arrow_schema, conform
 from .timing import NULL_TOKENS
@@ -60,7 +61,7 @@ class DumpSource:
 
     def calendar(self, season: int) -> list[tuple[int, date]]:
         """(round, date) of the season's races, from ``races.csv``."""
-        return _calendar(self.season_table("races", season))
+        return calendar_of(self.season_table("races", season))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -176,8 +177,3 @@ def _header(raw: bytes, table: str, where: str) -> list[str]:
     except UnicodeDecodeError as exc:
         raise SourceError(SOURCE, table, f"header is not UTF-8: {exc}", where=where) from exc
     return [name.strip() for name in next(csv.reader(io.StringIO(text)))]
-
-
-def _calendar(races: pa.Table) -> list[tuple[int, date]]:
-    pairs = zip(races["round"].to_pylist(), races["date"].to_pylist(), strict=True)
-    return sorted((int(r), d) for r, d in pairs)
