@@ -62,8 +62,8 @@ from p3_query.cache.redis_cache import RedisCache  # noqa: E402
 from p3_query.cache.refresh import refresh_cache  # noqa: E402
 from p3_query.cache.warming import (  # noqa: E402
     Prefetcher,
-    load_predictor,
     plan_hot_set,
+    train_predictor,
     warm_build,
 )
 from p3_query.engine import Engine  # noqa: E402
@@ -478,12 +478,12 @@ def run_cached(
                 planned = plan_hot_set(cache, None, phase=None, budget=budget)
                 run.warmed += warm_build(cache, build, planned, compute_spec).computed
             elif mode == "predictive":
-                result = refresh_cache(cache, build, compute_spec, calendar=calendar,
+                # What serving/query_sequence_model does on each publish (minus MLflow).
+                model = train_predictor(cache, calendar)
+                result = refresh_cache(cache, build, compute_spec, model=model, calendar=calendar,
                                        budget=budget, now=at)  # fmt: skip
                 run.warmed += result.report.computed
                 run.model = result.model
-                model = load_predictor(cache)
-                assert model is not None
                 if prefetcher is not None:
                     run.prefetched += prefetcher.computed
                 prefetcher = Prefetcher(cache, model, compute_spec, _ref_of, background=False)

@@ -40,9 +40,14 @@ class MlflowResource(dg.ConfigurableResource):
 
     @contextmanager
     def start_run(
-        self, run_name: str | None = None, tags: dict[str, str] | None = None
+        self,
+        run_name: str | None = None,
+        tags: dict[str, str] | None = None,
+        *,
+        experiment: str | None = None,
     ) -> Iterator[mlflow.ActiveRun]:
-        """An active run in the experiment; ended (FAILED on an exception) when the block exits."""
+        """An active run in ``experiment`` (default: the resource's); ended (FAILED on an
+        exception) when the block exits."""
         # Imported here so that loading the code location does not import mlflow (~1.5 s).
         from ml.registry import open_run
 
@@ -50,7 +55,7 @@ class MlflowResource(dg.ConfigurableResource):
         artifacts = Path(self.artifacts_dir) if local and self.artifacts_dir else None
         with open_run(
             self.tracking_uri,
-            self.experiment,
+            experiment or self.experiment,
             artifacts_dir=artifacts,
             run_name=run_name,
             tags=tags,

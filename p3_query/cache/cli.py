@@ -128,10 +128,15 @@ def _when(ts: float | None) -> str:
 def warm(
     budget: Annotated[int, typer.Option(help="How many queries to pre-compute.")] = 200,
 ) -> None:
-    """Warm the hot query set for the published snapshot's build and make it current."""
+    """Warm the hot query set for the published snapshot's build and make it current.
+
+    The hot set comes from the stored query-sequence model (materialised by
+    `serving/query_sequence_model`); without one, the most requested queries so far are warmed.
+    """
     from .calendar import RaceCalendar
     from .engine_adapter import snapshot_computer
     from .refresh import refresh_cache
+    from .warming import load_predictor
 
     settings = _settings()
     snapshot = settings.serving_duckdb_path
@@ -148,6 +153,7 @@ def warm(
                 cache,
                 build_id,
                 compute,
+                model=load_predictor(cache),
                 calendar=RaceCalendar.from_snapshot(snapshot),
                 budget=budget,
             )
@@ -156,7 +162,8 @@ def warm(
             raise typer.Exit(1) from None
     r = result.report
     console.print(
-        f"[green]warmed[/green] build {build_id} ({result.stats.backend}, phase {result.phase}): "
+        f"[green]warmed[/green] build {build_id} ({result.stats.backend}, phase {result.phase}, "
+        f"{'/'.join(sorted({p.reason for p in result.planned})) or 'empty'} hot set): "
         f"{r.computed} computed, {r.already_cached} already cached, {r.failed} failed "
         f"in {r.compute_ms:.0f} ms; p3:current was {r.previous_build or 'unset'}, "
         f"{r.retired_entries} old entries retired"

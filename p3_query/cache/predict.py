@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,9 @@ class QueryPredictor:
     sessions: int = 0
     trained_at: float = 0.0
     max_successors: int = 10
+    session_gap_s: float = 1800.0
+    # The MLflow run this model was tracked in (set by the training asset; "" when untracked).
+    mlflow_run_id: str = ""
 
     @classmethod
     def fit(
@@ -51,7 +54,9 @@ class QueryPredictor:
         """Learn from a query log. Events without a session id are split into sessions by gaps."""
         calendar = calendar or RaceCalendar()
         by_session: dict[str, list[QueryEvent]] = defaultdict(list)
-        model = cls(max_successors=max_successors, trained_at=time.time())
+        model = cls(
+            max_successors=max_successors, session_gap_s=session_gap_s, trained_at=time.time()
+        )
         popularity: dict[str, Counter[str]] = defaultdict(Counter)
         for event in events:
             by_session[event.session or ""].append(event)
@@ -61,17 +66,12 @@ class QueryPredictor:
             model.trained_on += 1
         transitions: dict[str, Counter[str]] = defaultdict(Counter)
         template_transitions: dict[str, Counter[str]] = defaultdict(Counter)
-        for stream in by_session.values():
-            stream.sort(key=lambda e: e.ts)
-            previous: QueryEvent | None = None
-            for event in stream:
-                starts_session = previous is None or event.ts - previous.ts > session_gap_s
-                model.sessions += starts_session
-                if previous is not None and not starts_session:
-                    if event.query_hash != previous.query_hash:
-                        transitions[previous.query_hash][event.query_hash] += 1
-                    template_transitions[previous.template][event.template] += 1
-                previous = event
+        for previous, event, starts_session in _session_steps(by_session.values(), session_gap_s):
+            model.sessions += starts_session
+            if previous is not None:
+                if event.query_hash != previous.query_hash:
+                    transitions[previous.query_hash][event.query_hash] += 1
+                template_transitions[previous.template][event.template] += 1
         model.transitions = _trim(transitions, max_successors)
         model.template_transitions = _trim(template_transitions, max_successors)
         model.popularity = dict(popularity)
@@ -129,7 +129,12 @@ class QueryPredictor:
             "query_transitions": sum(len(c) for c in self.transitions.values()),
             "template_transitions": sum(len(c) for c in self.template_transitions.values()),
             "phases": sorted(p for p in self.popularity if p != "all"),
+            "mlflow_run_id": self.mlflow_run_id or None,
         }
+
+    def params(self) -> dict[str, Any]:
+        """The training parameters, for MLflow."""
+        return {"session_gap_s": self.session_gap_s, "max_successors": self.max_successors}
 
     # ----------------------------------------------------------------- persistence
     def to_json(self) -> str:
@@ -145,6 +150,8 @@ class QueryPredictor:
                 "sessions": self.sessions,
                 "trained_at": self.trained_at,
                 "max_successors": self.max_successors,
+                "session_gap_s": self.session_gap_s,
+                "mlflow_run_id": self.mlflow_run_id,
             },
             separators=(",", ":"),
         )
@@ -166,7 +173,127 @@ class QueryPredictor:
             sessions=int(data["sessions"]),
             trained_at=float(data["trained_at"]),
             max_successors=int(data["max_successors"]),
+            session_gap_s=float(data.get("session_gap_s", 1800.0)),
+            mlflow_run_id=str(data.get("mlflow_run_id", "")),
         )
+
+
+def _session_steps(
+    streams: Iterable[list[QueryEvent]], session_gap_s: float
+) -> Iterator[tuple[QueryEvent | None, QueryEvent, bool]]:
+    """``(previous in the same session or None, event, starts a session)`` for each event.
+
+    A stream is one session id's events (sorted here by time); a gap longer than
+    ``session_gap_s`` starts a new session within it.
+    """
+    for stream in streams:
+        stream.sort(key=lambda e: e.ts)
+        previous: QueryEvent | None = None
+        for event in stream:
+            starts = previous is None or event.ts - previous.ts > session_gap_s
+            yield (None if starts else previous), event, starts
+            previous = event
+
+
+@dataclass(frozen=True)
+class PredictorEvaluation:
+    """How well a model trained on the older part of a query log predicts the newer part.
+
+    - ``next_query_top_k``: share of within-session steps of the test part whose next query is
+      among the model's top-k exact successors of the previous one;
+    - ``next_template_top_k``: the same one level up, for the analysis (template) asked next;
+    - ``hot_set_coverage``: share of test requests whose query is in the hot set the model would
+      warm for the phase of the calendar the request falls in (``budget`` queries per phase);
+    - ``popular_coverage``: the same for the baseline without prediction, the ``budget`` most
+      requested queries of the training part; ``coverage_lift`` is the difference.
+    """
+
+    train_events: int
+    test_events: int
+    test_steps: int
+    k: int
+    budget: int
+    next_query_top_k: float
+    next_template_top_k: float
+    hot_set_coverage: float
+    popular_coverage: float
+
+    @property
+    def coverage_lift(self) -> float:
+        """Hot-set coverage gained by prediction over plain popularity."""
+        return self.hot_set_coverage - self.popular_coverage
+
+    def metrics(self) -> dict[str, float]:
+        """Flat numeric metrics (MLflow and asset metadata)."""
+        return {
+            "train_events": self.train_events,
+            "test_events": self.test_events,
+            "test_steps": self.test_steps,
+            f"next_query_top{self.k}": round(self.next_query_top_k, 4),
+            f"next_template_top{self.k}": round(self.next_template_top_k, 4),
+            "hot_set_coverage": round(self.hot_set_coverage, 4),
+            "popular_coverage": round(self.popular_coverage, 4),
+            "coverage_lift": round(self.coverage_lift, 4),
+        }
+
+
+def evaluate_predictor(
+    events: Sequence[QueryEvent],
+    calendar: RaceCalendar | None = None,
+    *,
+    holdout_fraction: float = 0.2,
+    k: int = 3,
+    budget: int = 50,
+    session_gap_s: float = 1800.0,
+    max_successors: int = 10,
+) -> PredictorEvaluation | None:
+    """Train on the oldest ``1 - holdout_fraction`` of ``events`` (by time), score on the rest.
+
+    None when the log is too short to split (fewer than 10 events): there is nothing to measure.
+    """
+    if not 0 < holdout_fraction < 1:
+        raise ValueError(f"holdout_fraction must lie in (0, 1), not {holdout_fraction}")
+    ordered = sorted(events, key=lambda e: e.ts)
+    cut = int(len(ordered) * (1 - holdout_fraction))
+    if len(ordered) < 10 or cut == 0 or cut == len(ordered):
+        return None
+    calendar = calendar or RaceCalendar()
+    train, test = ordered[:cut], ordered[cut:]
+    model = QueryPredictor.fit(
+        train, calendar, session_gap_s=session_gap_s, max_successors=max_successors
+    )
+    by_session: dict[str, list[QueryEvent]] = defaultdict(list)
+    for event in test:
+        by_session[event.session or ""].append(event)
+    steps = exact = templated = 0
+    for previous, event, _ in _session_steps(by_session.values(), session_gap_s):
+        if previous is None:
+            continue
+        steps += 1
+        exact += event.query_hash in rank_hashes(model.successors(previous.query_hash, k, 0.0))
+        templated += event.template in rank_hashes(
+            model.template_successors(previous.template, k, 0.0)
+        )
+    hot_sets: dict[str, set[str]] = {}
+    popular = set(rank_hashes(model.popularity.get("all", Counter()).most_common(budget)))
+    in_hot = in_popular = 0
+    for event in test:
+        phase = calendar.phase_of(event.ts)
+        if phase not in hot_sets:
+            hot_sets[phase] = set(rank_hashes(model.hot_set(phase, budget)))
+        in_hot += event.query_hash in hot_sets[phase]
+        in_popular += event.query_hash in popular
+    return PredictorEvaluation(
+        train_events=len(train),
+        test_events=len(test),
+        test_steps=steps,
+        k=k,
+        budget=budget,
+        next_query_top_k=exact / steps if steps else 0.0,
+        next_template_top_k=templated / steps if steps else 0.0,
+        hot_set_coverage=in_hot / len(test),
+        popular_coverage=in_popular / len(test),
+    )
 
 
 def instantiate(template_spec_json: str, current_spec_json: str) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""What the cache asset does after a publish: learn from the log, warm the new build, flip, report."""
+"""What the cache asset does after a publish: warm the new build with the model's hot set, flip, report."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .base import QueryCache
 from .calendar import RaceCalendar
 from .core import CacheStats, WarmReport
 from .predict import QueryPredictor
-from .warming import ComputeSpec, PlannedQuery, plan_hot_set, train_predictor, warm_build
+from .warming import ComputeSpec, PlannedQuery, plan_hot_set, warm_build
 
 
 @dataclass
@@ -62,22 +62,24 @@ def refresh_cache(
     build_id: str,
     compute_spec: ComputeSpec,
     *,
+    model: QueryPredictor | None,
     calendar: RaceCalendar | None = None,
     budget: int = 200,
     now: float | None = None,
     horizon_hours: float = 24.0,
 ) -> RefreshResult:
-    """Train the sequence model on the query log, warm ``build_id`` with the hot set, flip to it.
+    """Warm ``build_id`` with ``model``'s hot set, then flip ``p3:current`` to it.
 
-    The phase warmed for is the one ``horizon_hours`` after ``now`` (a publish usually lands right
-    after a race, so the post-race favourites are warmed). Idempotent: refreshing the current build
-    again computes only what is missing and flips to the same build.
+    ``model`` is the sequence model trained on the query log (``serving/query_sequence_model``);
+    without one the most requested queries so far are warmed. The phase warmed for is the one
+    ``horizon_hours`` after ``now`` (a publish usually lands right after a race, so the post-race
+    favourites are warmed). Idempotent: refreshing the current build again computes only what is
+    missing and flips to the same build.
     """
     started = time.perf_counter()
     calendar = calendar or RaceCalendar()
     now = time.time() if now is None else now
     phase = calendar.phase_after(now, horizon_hours)
-    model: QueryPredictor | None = train_predictor(cache, calendar)
     planned = plan_hot_set(cache, model, phase=phase, budget=budget)
     report = warm_build(cache, build_id, planned, compute_spec)
     stats = cache.stats()

@@ -35,8 +35,13 @@ def train_predictor(
 ) -> QueryPredictor:
     """Fit the sequence model on the cache's query log and store it next to the cache."""
     model = QueryPredictor.fit(cache.query_log(since=since), calendar)
-    cache.save_model(MODEL_NAME, model.to_json())
+    save_predictor(cache, model)
     return model
+
+
+def save_predictor(cache: QueryCache, model: QueryPredictor) -> None:
+    """Store ``model`` next to the cache, where warming and pre-fetching load it from."""
+    cache.save_model(MODEL_NAME, model.to_json())
 
 
 def load_predictor(cache: QueryCache) -> QueryPredictor | None:

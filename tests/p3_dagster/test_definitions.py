@@ -72,6 +72,16 @@ def test_one_connected_graph_from_raw_tables_to_the_snapshot() -> None:
     assert dg.AssetKey(["raw", "ergast__results"]) in stg.parent_keys
 
 
+def test_the_cache_is_warmed_by_the_sequence_model_trained_after_each_publish() -> None:
+    graph = build_definitions(load_settings()).resolve_asset_graph()
+    snapshot = dg.AssetKey(["serving", "warehouse_snapshot"])
+    model = graph.get(dg.AssetKey(["serving", "query_sequence_model"]))
+    cache = graph.get(dg.AssetKey(["serving", "query_cache"]))
+    assert model.parent_keys == {snapshot} and "mlflow" in model.kinds
+    assert cache.parent_keys == {snapshot, model.key}
+    assert model.automation_condition is not None and cache.automation_condition is not None
+
+
 def test_models_are_grouped_by_layer_with_checks_and_policies() -> None:
     defs = build_definitions(load_settings())
     graph = defs.resolve_asset_graph()

@@ -10,22 +10,24 @@ import dagster as dg
 from p3_query.cache.calendar import RaceCalendar
 from p3_query.cache.engine_adapter import snapshot_computer
 from p3_query.cache.refresh import refresh_cache
+from p3_query.cache.warming import load_predictor
 
 from ...lib.cache_resource import CacheResource
 from ...lib.publish import read_snapshot
 from ...lib.resources import PublishedSnapshotResource
 from .assets import SNAPSHOT_KEY
+from .sequence_model import SEQUENCE_MODEL_KEY
 
 CACHE_KEY = dg.AssetKey(["serving", "query_cache"])
 
 
 @functools.cache
 def build_cache_asset() -> dg.AssetsDefinition:
-    """``serving/query_cache``, downstream of ``serving/warehouse_snapshot``."""
+    """``serving/query_cache``, downstream of the snapshot and the query-sequence model."""
 
     @dg.asset(
         key=CACHE_KEY,
-        deps=[SNAPSHOT_KEY],
+        deps=[SNAPSHOT_KEY, SEQUENCE_MODEL_KEY],
         group_name="serving",
         tags={"layer": "serving"},
     )
@@ -37,8 +39,8 @@ def build_cache_asset() -> dg.AssetsDefinition:
         """The query cache for the published build: hot queries pre-computed, then made current.
 
         Grain: one cached answer per (build_id, query_hash), keyed ``p3:{build_id}:{query_hash}``,
-        in Redis (P3_REDIS_URL) or the embedded SQLite cache (P3_CACHE_DIR). The sequence model is
-        re-trained on the query log, the hot set for the coming phase of the race calendar is
+        in Redis (P3_REDIS_URL) or the embedded SQLite cache (P3_CACHE_DIR). The hot set that
+        `serving/query_sequence_model` predicts for the coming phase of the race calendar is
         computed against the new snapshot, and ``p3:current`` flips to the new build in one atomic
         step; the previous build expires after a short grace period. Metadata: cache analytics
         (hits, misses, hit ratio, evictions, memory, latency by hit/miss, hottest and costliest).
@@ -54,6 +56,7 @@ def build_cache_asset() -> dg.AssetsDefinition:
                 store,
                 current.build_id,
                 compute,
+                model=load_predictor(store),
                 calendar=RaceCalendar.from_snapshot(published),
                 budget=cache.warm_budget,
             )

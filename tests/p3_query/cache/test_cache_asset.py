@@ -1,4 +1,4 @@
-"""The cache in front of the real engine, and the ``serving/query_cache`` asset on both backends."""
+"""The cache in front of the real engine, and the sequence-model and cache assets on both backends."""
 
 from __future__ import annotations
 
@@ -10,10 +10,15 @@ import duckdb
 import pytest
 
 from p3_dagster.defs.serving.cache import CACHE_KEY, build_cache_asset
+from p3_dagster.defs.serving.sequence_model import SEQUENCE_MODEL_KEY, build_sequence_model_asset
 from p3_dagster.lib.cache_resource import CacheResource
+from p3_dagster.lib.mlflow_resource import MlflowResource
 from p3_dagster.lib.resources import PublishedSnapshotResource
 from p3_query.cache import QueryCache
 from p3_query.cache.engine_adapter import CachedEngine
+from p3_query.cache.predict import QueryPredictor
+from p3_query.cache.tracking import EXPERIMENT, MODEL_ARTIFACT
+from p3_query.cache.warming import load_predictor
 from p3_query.engine import Engine
 from p3_query.spec import QuerySpec
 from tests.dbt.conftest import build_graph, explicit_settings
@@ -64,13 +69,31 @@ def store(backend: str, redis_url: str, tmp_path: Path) -> Iterator[CacheResourc
             cache.clear()
 
 
-def materialize(store: CacheResource, published: Path) -> dg.AssetMaterialization:
+@pytest.fixture
+def mlflow_store(tmp_path: Path) -> MlflowResource:
+    return MlflowResource(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}",
+        artifacts_dir=str(tmp_path / "mlflow" / "artifacts"),
+    )
+
+
+def materialize(
+    store: CacheResource, published: Path, mlflow_store: MlflowResource
+) -> tuple[dg.AssetMaterialization, dg.AssetMaterialization]:
+    """The sequence model, then the cache: what a publish triggers. Both materialisations."""
     result = dg.materialize(
-        [build_cache_asset()],
-        resources={"cache": store, "snapshot": PublishedSnapshotResource(path=str(published))},
+        [build_sequence_model_asset(), build_cache_asset()],
+        resources={
+            "cache": store,
+            "snapshot": PublishedSnapshotResource(path=str(published)),
+            "mlflow": mlflow_store,
+        },
     )
     assert result.success
-    return result.asset_materializations_for_node("serving__query_cache")[0]
+    return (
+        result.asset_materializations_for_node("serving__query_sequence_model")[0],
+        result.asset_materializations_for_node("serving__query_cache")[0],
+    )
 
 
 def analyst_sessions(
@@ -109,9 +132,13 @@ def test_the_cached_engine_answers_like_the_engine_and_hits_the_second_time(
 
 
 def test_the_asset_warms_the_hot_set_and_flips_current_with_analytics(
-    store: CacheResource, published: Path, session: list[dict[str, object]]
+    store: CacheResource,
+    published: Path,
+    session: list[dict[str, object]],
+    mlflow_store: MlflowResource,
 ) -> None:
-    first = materialize(store, published)  # empty log: nothing to warm, but the flip happens
+    # Empty log: nothing to warm, but the flip happens.
+    _, first = materialize(store, published, mlflow_store)
     engine = Engine(published)
     build = engine.build_id
     assert first.metadata["build_id"].value == build
@@ -120,7 +147,7 @@ def test_the_asset_warms_the_hot_set_and_flips_current_with_analytics(
         assert cache.current_build() == build
         analyst_sessions(cache, published, session)
         cache.clear(build)  # keep the log, drop the answers: warming must recompute them
-    second = materialize(store, published)
+    model_materialization, second = materialize(store, published, mlflow_store)
     meta = {k: v.value for k, v in second.metadata.items()}
     assert meta["warmed"] == len(session) and meta["warm_failed"] == 0
     assert meta["backend"] == store.backend and meta["calendar_phase"]
@@ -130,6 +157,8 @@ def test_the_asset_warms_the_hot_set_and_flips_current_with_analytics(
         and meta["hit_ratio"] == pytest.approx(2 / 3, abs=1e-4)
     )
     assert meta["model"]["sessions"] == 3 and meta["model"]["query_transitions"] == 2
+    # The model the cache warmed with is the one the sequence-model asset tracked in MLflow.
+    assert meta["model"]["mlflow_run_id"] == model_materialization.metadata["mlflow_run_id"].value
     assert len(meta["hottest"]) == 3 and meta["most_expensive"][0]["max_cost_ms"] > 0
     assert {"hit", "miss"} <= set(meta["latency_ms"]) and meta["memory_bytes"] > 0
     with store.open() as cache:
@@ -152,3 +181,35 @@ def test_the_asset_fails_clearly_without_a_snapshot(tmp_path: Path) -> None:
     )
     assert not result.success
     assert CACHE_KEY == dg.AssetKey(["serving", "query_cache"])
+
+
+def test_the_sequence_model_is_tracked_in_mlflow_and_stored_for_the_cache(
+    store: CacheResource,
+    published: Path,
+    session: list[dict[str, object]],
+    mlflow_store: MlflowResource,
+) -> None:
+    from mlflow import MlflowClient
+
+    with store.open() as cache:
+        cache.flip(Engine(published).build_id)
+        analyst_sessions(cache, published, session, sessions=5)
+    materialization, _ = materialize(store, published, mlflow_store)
+    meta = {k: v.value for k, v in materialization.metadata.items()}
+    client = MlflowClient(tracking_uri=mlflow_store.tracking_uri)
+    run = client.get_run(meta["mlflow_run_id"])
+    assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
+    assert run.data.tags["dagster/asset"] == SEQUENCE_MODEL_KEY.to_user_string()
+    # 5 sessions of 3 queries: 15 events, 2 distinct transitions, evaluated on the newest 20%.
+    assert run.data.metrics["trained_on_events"] == 15 and run.data.metrics["sessions"] == 5
+    assert run.data.metrics["eval/test_events"] == 3
+    assert run.data.metrics["eval/next_query_top3"] == 1.0  # the sessions always repeat
+    assert run.data.params["session_gap_s"] == "1800.0"
+    stored = QueryPredictor.from_json(
+        Path(client.download_artifacts(run.info.run_id, MODEL_ARTIFACT)).read_text()
+    )
+    with store.open() as cache:
+        served = load_predictor(cache)
+    assert served is not None and served.mlflow_run_id == run.info.run_id
+    assert stored.transitions == served.transitions and len(stored.transitions) == 2
+    assert meta["query_transitions"] == 2 and meta["evaluation"]["test_steps"] == 2

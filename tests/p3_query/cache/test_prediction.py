@@ -8,7 +8,7 @@ import pytest
 
 from p3_query.cache import QueryCache, QueryEvent, QueryRef
 from p3_query.cache.calendar import RaceCalendar
-from p3_query.cache.predict import QueryPredictor, instantiate
+from p3_query.cache.predict import QueryPredictor, evaluate_predictor, instantiate
 from p3_query.cache.refresh import refresh_cache
 from p3_query.cache.warming import Prefetcher, load_predictor, plan_hot_set, train_predictor
 
@@ -134,7 +134,8 @@ def test_refresh_warms_the_predicted_hot_set_and_flips_to_the_new_build(
     _log_sessions(cache, 6)
     for _ in range(3):  # Ferrari's wins are the favourite question
         cache.get_or_compute(spec(1), bytes, session="fan")
-    result = refresh_cache(cache, "b2", str.encode, calendar=CALENDAR, budget=5)
+    model = train_predictor(cache, CALENDAR)
+    result = refresh_cache(cache, "b2", str.encode, model=model, calendar=CALENDAR, budget=5)
     assert cache.current_build() == "b2"
     assert result.report.previous_build == "b1" and result.report.computed == 5
     assert {p.reason for p in result.planned} == {"predicted"}
@@ -152,3 +153,48 @@ def test_without_a_log_warming_falls_back_to_the_hottest_queries(cache: QueryCac
     _log_sessions(cache, 2)
     planned = plan_hot_set(cache, None, phase=None, budget=2)
     assert len(planned) == 2 and {p.reason for p in planned} == {"popular"}
+
+
+def test_evaluation_scores_the_newest_part_of_the_log_with_a_model_of_the_older_part() -> None:
+    # Every session: Ferrari wins -> podiums -> points, for constructor s % 3 + 1.
+    steps = [ref(s % 3 + 1, m) for s in range(20) for m in ("wins", "podiums", "points")]
+    events = [event(r, 1000.0 * i, f"s{i // 3}") for i, r in enumerate(steps)]
+    evaluation = evaluate_predictor(events, holdout_fraction=0.2, k=1, budget=3)
+    assert evaluation is not None
+    assert (evaluation.train_events, evaluation.test_events) == (48, 12)
+    # 12 test events = 4 sessions of 3 queries = 8 steps, all foreseen by the exact transitions.
+    assert evaluation.test_steps == 8 and evaluation.next_query_top_k == 1.0
+    assert evaluation.next_template_top_k == 1.0
+    assert evaluation.metrics()["next_query_top1"] == 1.0
+
+
+def test_evaluation_finds_no_sequence_where_there_is_none() -> None:
+    # Sessions of one query each: nothing follows anything, so nothing can be predicted.
+    events = [event(ref(i % 7), 5000.0 * i, f"s{i}") for i in range(50)]
+    evaluation = evaluate_predictor(events, k=3, budget=3)
+    assert evaluation is not None and evaluation.test_steps == 0
+    assert evaluation.next_query_top_k == 0.0
+    assert evaluate_predictor(events[:9]) is None  # too short to split
+    with pytest.raises(ValueError, match="holdout_fraction"):
+        evaluate_predictor(events, holdout_fraction=1.0)
+
+
+def test_phase_aware_hot_set_covers_more_than_popularity_alone() -> None:
+    at = RaceCalendar.at
+    driver = [QueryRef.of(spec(d, entity="driver")) for d in (7, 8)]
+    # Midweek in February, constructor questions dominate the log...
+    events = [
+        event(ref(c), at(day, h), None)
+        for day in (date(2024, 2, 20), date(2024, 2, 21), date(2024, 2, 22))
+        for c in (1, 2, 3)
+        for h in (9, 10, 11)
+    ]
+    # ...but on race weekends everyone asks about drivers, and the newest part is a race weekend.
+    for day in (date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 8)):
+        events += [event(r, at(day), None) for r in driver]
+    events += [event(r, at(date(2024, 3, 9), h), None) for r in driver for h in range(7)]
+    evaluation = evaluate_predictor(events, CALENDAR, holdout_fraction=0.2, budget=2)
+    assert evaluation is not None and evaluation.test_events == 10
+    # Popularity alone keeps two constructors; the race-weekend hot set holds both drivers.
+    assert evaluation.popular_coverage == 0.0
+    assert evaluation.hot_set_coverage == 1.0 and evaluation.coverage_lift == 1.0
