@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .base import QueryCache
+from .base import CacheUnavailable, QueryCache
 from .core import CacheResult, Computed, QueryRef
 from .predict import QueryPredictor
 from .warming import ComputeSpec, Prefetcher, RefOf, load_predictor
 
 if TYPE_CHECKING:
     from p3_query.engine import Engine, QueryResult
+
+log = logging.getLogger("p3_query.cache")
 
 
 class BuildChanged(RuntimeError):
@@ -91,7 +94,12 @@ class CachedEngine:
         self.engine = engine
         self.cache = cache
         if predictor is None and prefetch:
-            predictor = load_predictor(cache)
+            try:
+                predictor = load_predictor(cache)
+            except CacheUnavailable as exc:
+                # Queries still work (answered from the snapshot, see get_or_compute); only
+                # pre-fetching is off for this engine's lifetime.
+                log.warning("no pre-fetching, the sequence model cannot be loaded: %s", exc)
         self.prefetcher = (
             Prefetcher(
                 cache,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,37 @@ def test_a_missing_snapshot_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     result = runner.invoke(app, ["query", json.dumps(SPEC), "-f", "json"])
     assert result.exit_code == 1
     assert "no published snapshot" in " ".join(result.stderr.split())
+
+
+def test_answers_read_through_the_cache_and_match_uncached_answers(
+    isolated_p3_env: Path,
+) -> None:
+    first = runner.invoke(app, ["query", json.dumps(SPEC), "--format", "table"])
+    second = runner.invoke(app, ["query", json.dumps(SPEC), "--format", "table"])
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    assert "cache miss" in " ".join(first.stdout.split())
+    assert "cache hit (read-through)" in " ".join(second.stdout.split())
+    # The cached answer is the engine's answer, byte for byte in JSON.
+    cached = runner.invoke(app, ["query", json.dumps(SPEC), "-f", "json"])
+    fresh = runner.invoke(app, ["query", json.dumps(SPEC), "-f", "json", "--no-cache"])
+    assert json.loads(cached.stdout)["rows"] == json.loads(fresh.stdout)["rows"]
+    # The embedded cache lives under P3_HOME and counted what happened.
+    stats = runner.invoke(app, ["cache", "stats", "--json"])
+    assert stats.exit_code == 0, stats.output
+    counted = json.loads(stats.stdout)
+    assert (counted["hits"], counted["misses"], counted["backend"]) == (2, 1, "embedded")
+    assert (isolated_p3_env / "cache").is_dir()
+
+
+def test_an_unreachable_redis_answers_from_the_snapshot_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on once the socket is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("P3_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    result = runner.invoke(app, ["query", json.dumps(SPEC), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["rows"]) == 3
+    stderr = " ".join(result.stderr.split())
+    assert "warning: redis cache unavailable" in stderr and "answering from the snapshot" in stderr
