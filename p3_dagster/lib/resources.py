@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -61,13 +63,36 @@ class P3DbtCliResource(DbtCliResource):
         description="Where each invocation's target folder (run results, logs) goes; "
         "default: dagster-dbt's, inside the dbt project.",
     )
+    keep_runs: int = Field(
+        default=30, ge=1, description="How many run folders to keep in runs_dir (oldest go first)."
+    )
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
         if self.runs_dir and kwargs.get("target_path") is None:
             # Artifacts of every run belong with P3's other files under P3_HOME, not in the repo.
+            prune_run_folders(Path(self.runs_dir), keep=self.keep_runs - 1)
             kwargs["target_path"] = Path(self.runs_dir) / f"{_utc_stamp()}-{uuid.uuid4().hex[:8]}"
         with _environ(self.environment):
             return super().cli(args, **kwargs)
+
+
+def prune_run_folders(runs_dir: Path, *, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` newest run folders of ``runs_dir``; returns what was deleted.
+
+    Folders are named ``<UTC stamp>-<random>``, so name order is age order. Anything else in the
+    folder is left alone.
+    """
+    if not runs_dir.is_dir():
+        return []
+    runs = sorted(p for p in runs_dir.iterdir() if p.is_dir() and _RUN_FOLDER.fullmatch(p.name))
+    doomed = runs[: max(len(runs) - keep, 0)]
+    for folder in doomed:
+        # Best effort: a folder another process already removed is not a reason to fail a run.
+        shutil.rmtree(folder, ignore_errors=True)
+    return doomed
+
+
+_RUN_FOLDER = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")
 
 
 def _utc_stamp() -> str:

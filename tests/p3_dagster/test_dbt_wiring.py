@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
 from p3_dagster.lib.dbt import DbtConfig, dbt_build_args
 from p3_dagster.lib.dbt_translator import layer, model_asset_key, source_asset_key
+from p3_dagster.lib.resources import prune_run_folders
 
 
 @pytest.mark.parametrize(
@@ -47,3 +50,16 @@ def test_layer_comes_from_the_models_folder(fqn: list[str], expected: str | None
 
 def test_seeds_take_the_layer_of_their_schema() -> None:
     assert layer({"fqn": ["p3", "modern_scoring"], "schema": "staging"}) == "staging"
+
+
+def test_old_dbt_run_folders_are_pruned_newest_kept(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    runs = [f"2026112{d}T120000-{d:08x}" for d in range(6)]
+    for name in runs:
+        (runs_dir / name).mkdir()
+    (runs_dir / "notes").mkdir()  # not a run folder: never touched
+    deleted = prune_run_folders(runs_dir, keep=2)
+    assert [p.name for p in deleted] == runs[:4]
+    assert sorted(p.name for p in runs_dir.iterdir()) == [*runs[4:], "notes"]
+    assert prune_run_folders(runs_dir / "missing", keep=2) == []
