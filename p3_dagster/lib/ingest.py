@@ -22,13 +22,19 @@ def ingest_table(
 ) -> LoadResult:
     """Load ``table`` from ``source`` into ``raw.ergast__<table>``.
 
-    Reference tables are replaced whole; race-scoped tables replace exactly the given seasons.
+    Reference tables are replaced whole (columns the source cannot fill keep their warehouse
+    values); race-scoped tables replace exactly the given seasons.
     Every frame is read before the write transaction starts, so a bad season fails the step
     without touching any previously loaded rows.
     """
     if not TABLES[table].season_scoped:
         return load_reference(
-            con, table, source.reference_table(table), source=source.name, run_id=run_id
+            con,
+            table,
+            source.reference_table(table),
+            source=source.name,
+            run_id=run_id,
+            keep_existing=source.columns_not_provided(table),
         )
     if not seasons:
         raise ValueError(f"{table!r} is partitioned by season: name at least one season to load")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -76,14 +76,29 @@ def _required(spec: TableSpec, name: str) -> bool:
 
 
 def load_reference(
-    con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, *, source: str, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    data: pa.Table,
+    *,
+    source: str,
+    run_id: str,
+    keep_existing: Sequence[str] = (),
 ) -> LoadResult:
-    """Replace an unpartitioned table with ``data`` in one transaction."""
+    """Replace an unpartitioned table with ``data`` in one transaction.
+
+    ``keep_existing`` names columns the source cannot fill (e.g. circuit altitude from the API):
+    where ``data`` has null there, a row whose key is already in the warehouse keeps its value,
+    so an incremental reload does not erase what the bulk dump loaded.
+    """
     spec = TABLES[table]
     if spec.season_scoped:
         raise ValueError(f"{table!r} is season-scoped; use load_seasons()")
+    for column in keep_existing:
+        spec.column(column)  # KeyError names the table and the unknown column
     incoming = _with_lineage(spec, data, source=source, run_id=run_id, season=None)
-    return _replace(con, spec, incoming, source=source, where_sql="TRUE", params=[])
+    return _replace(
+        con, spec, incoming, source=source, where_sql="TRUE", params=[], keep=keep_existing
+    )
 
 
 def load_seasons(
@@ -152,18 +167,36 @@ def _replace(
     source: str,
     where_sql: str,
     params: list[object],
+    keep: Sequence[str] = (),
 ) -> LoadResult:
     ensure_raw_table(con, spec.name)
+    keys = ", ".join(f'"{k}"' for k in spec.key)
+    select = "SELECT * FROM _p3_incoming"
+    if keep:
+        kept = ", ".join(f'"{c}"' for c in keep)
+        filled = ", ".join(f'coalesce(i."{c}", k."{c}") AS "{c}"' for c in keep)
+        select = (
+            f"SELECT i.* REPLACE ({filled}) "
+            f"FROM _p3_incoming AS i LEFT JOIN _p3_kept AS k USING ({keys})"
+        )
     con.execute("BEGIN TRANSACTION")
     try:
+        if keep:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _p3_kept AS "
+                f"SELECT {keys}, {kept} FROM {spec.qualified_name} WHERE {where_sql}",
+                params,
+            )
         replaced = con.execute(
             f"DELETE FROM {spec.qualified_name} WHERE {where_sql}", params
         ).fetchall()
         con.register("_p3_incoming", incoming)
         try:
-            con.execute(f"INSERT INTO {spec.qualified_name} BY NAME SELECT * FROM _p3_incoming")
+            con.execute(f"INSERT INTO {spec.qualified_name} BY NAME {select}")
         finally:
             con.unregister("_p3_incoming")
+            if keep:
+                con.execute("DROP TABLE IF EXISTS _p3_kept")
         _check_key_unique_in_table(con, spec, source)
         con.execute("COMMIT")
     except BaseException:

@@ -118,3 +118,40 @@ def test_catalog_reports_what_is_loaded(con: duckdb.DuckDBPyConnection) -> None:
     assert catalog.max_id("lap_times", "race_id") == 2
     assert catalog.existing_rows("lap_times", 2021).num_rows == 4
     assert catalog.existing_rows("lap_times", 2021).schema.equals(laps(1, 1, 1).schema)
+
+
+def circuits(*rows: tuple[int, str, int | None]) -> pa.Table:
+    return conform(
+        pa.table(
+            {
+                "circuit_id": [r[0] for r in rows],
+                "circuit_ref": [r[1] for r in rows],
+                "name": [r[1].title() for r in rows],
+                "location": [None] * len(rows),
+                "country": [None] * len(rows),
+                "lat": [None] * len(rows),
+                "lng": [None] * len(rows),
+                "alt": [r[2] for r in rows],
+                "url": [None] * len(rows),
+            }
+        ),
+        "circuits",
+        source="t",
+    )
+
+
+def test_a_reload_keeps_warehouse_values_of_columns_the_source_cannot_fill(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    load_reference(con, "circuits", circuits((1, "monza", 162), (2, "spa", 401)), source="dump",
+                   run_id="a")  # fmt: skip
+    # The API reload: no altitudes, Spa gone, a new circuit.
+    reload = circuits((1, "monza", None), (3, "vegas", None))
+    load_reference(con, "circuits", reload, source="jolpica", run_id="b", keep_existing=["alt"])
+    rows = "SELECT circuit_id, alt, _source FROM raw.ergast__circuits ORDER BY 1"
+    assert con.execute(rows).fetchall() == [(1, 162, "jolpica"), (3, None, "jolpica")]
+    # Without it, a reload is a plain replacement: nulls are what the source said.
+    load_reference(con, "circuits", reload, source="jolpica", run_id="c")
+    assert con.execute(rows).fetchall() == [(1, None, "jolpica"), (3, None, "jolpica")]
+    with pytest.raises(KeyError, match="no column 'altitude'"):
+        load_reference(con, "circuits", reload, source="t", run_id="d", keep_existing=["altitude"])

@@ -1586,6 +1586,10 @@ class DemoSource:
         """(round, date) of the season's synthetic races."""
         return calendar_of(self.season_table("races", season))
 
+    def columns_not_provided(self, table: str) -> tuple[str, ...]:
+        """The generator fills every contract column."""
+        return ()
+
     def reference_table(self, table: str) -> pa.Table:
         """Circuits, constructors, drivers, seasons or status, conformed to the contract."""
         _check_table(table, season_scoped=False)

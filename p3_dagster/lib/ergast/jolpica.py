@@ -121,6 +121,10 @@ class JolpicaSource:
         """Every season the API lists, ascending."""
         return sorted(int(item["season"]) for item in self.client.seasons())
 
+    def columns_not_provided(self, table: str) -> tuple[str, ...]:
+        """The API has no circuit altitude: a reload keeps what the CSV dump loaded."""
+        return ("alt",) if table == "circuits" else ()
+
     def reference_table(self, table: str) -> pa.Table:
         """A whole reference table from the API, with warehouse ids for known refs."""
         if table not in REFERENCE_TABLES:

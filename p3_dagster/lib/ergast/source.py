@@ -33,6 +33,13 @@ class ErgastSource(Protocol):
         """Every row of a race-scoped table for one season (possibly zero rows)."""
         ...
 
+    def columns_not_provided(self, table: str) -> tuple[str, ...]:
+        """Contract columns of ``table`` this source cannot fill (always null in its frames).
+
+        A reload from this source keeps the warehouse's values of these columns.
+        """
+        ...
+
     def calendar(self, season: int) -> list[tuple[int, date]]:
         """(round, race date) of every race the source knows for ``season``, cheaply (sensors call it)."""
         ...

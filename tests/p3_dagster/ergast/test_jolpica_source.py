@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -16,6 +17,8 @@ from p3_dagster.lib.ergast.errors import SourceError
 from p3_dagster.lib.ergast.jolpica import JolpicaSource
 from p3_dagster.lib.ergast.memory_catalog import InMemoryCatalog
 from p3_dagster.lib.ergast.source import ErgastSource
+from p3_dagster.lib.ingest import ingest_table
+from p3_dagster.lib.warehouse import load_reference
 
 if TYPE_CHECKING:
     from tests.p3_dagster.ergast.jolpica_server import ContractCsv, JolpicaTestServer
@@ -143,6 +146,21 @@ def test_reference_tables_equal_the_csv_with_warehouse_ids(
     )
     if table == "circuits":
         assert got["alt"].null_count == got.num_rows
+
+
+def test_an_api_reload_of_circuits_keeps_the_altitudes_the_dump_loaded(
+    make_source: MakeSource, contract_csv: ContractCsv
+) -> None:
+    dump = contract_csv.table("circuits")
+    with duckdb.connect() as con:
+        load_reference(con, "circuits", dump, source="dump", run_id="bulk")
+        ingest_table(con, make_source(), "circuits", run_id="incremental")
+        got = con.execute(
+            "SELECT circuit_id, alt, _source FROM raw.ergast__circuits ORDER BY 1"
+        ).fetchall()
+    expected = sorted(zip(dump["circuit_id"].to_pylist(), dump["alt"].to_pylist(), strict=True))
+    assert [(i, alt) for i, alt, _ in got] == expected
+    assert {s for *_, s in got} == {"jolpica"} and sum(a is not None for _, a in expected) > 50
 
 
 def test_sprint_results_are_fetched_only_for_sprint_weekends(
