@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import duckdb
 import numpy as np
@@ -145,6 +146,130 @@ def load_inputs(con: duckdb.DuckDBPyConnection, *, min_season: int = 1950) -> Ra
         [min_season],
     ).df()
     return RaceInputs(results=results, qualifying=qualifying)
+
+
+# What the entry list of an upcoming race was taken from (see load_upcoming_entries).
+EntryBasis = Literal["qualifying", "previous_race"]
+
+
+@dataclass(frozen=True)
+class UpcomingRace:
+    """A race in marts.dim_races after the last race with results, and its expected entries.
+
+    ``entries`` has the columns of ``RaceInputs.results`` with the outcome columns null: from the
+    race's qualifying when the marts hold it (grid = qualifying position, constructor from
+    qualifying), otherwise the previous race's starters with the grid left null (filled in by
+    ``upcoming_race_features`` from each driver's recent grid slots).
+    """
+
+    race_id: int
+    season: int
+    round: int
+    basis: EntryBasis
+    entries: pd.DataFrame
+
+
+def load_upcoming_race(con: duckdb.DuckDBPyConnection) -> UpcomingRace | None:
+    """The first race of marts.dim_races after the last race with results, or None.
+
+    Races without a date are skipped (they are not scheduled yet). None when every dated race
+    has results, or when no race has results at all (there is no history to predict from).
+    """
+    race = con.execute(
+        """
+        with last_run as (
+            select max(season * 1000 + round) as race_key from marts.fct_race_results
+        )
+        select race_id, season, round, race_date, circuit_id, rounds_in_season
+        from marts.dim_races
+        where race_date is not null
+            and season * 1000 + round > (select race_key from last_run)
+        order by season, round
+        limit 1
+        """
+    ).df()
+    if race.empty:
+        return None
+    info = race.iloc[0]
+    race_id = int(info["race_id"])
+    entries = con.execute(
+        """
+        select driver_id, constructor_id, qualifying_position as grid
+        from marts.fct_qualifying
+        where race_id = ?
+        """,
+        [race_id],
+    ).df()
+    basis: EntryBasis = "qualifying"
+    if entries.empty:
+        basis = "previous_race"
+        entries = con.execute(
+            """
+            with last_race as (
+                select race_id from marts.fct_race_results
+                order by season desc, round desc
+                limit 1
+            )
+            select distinct driver_id, constructor_id, cast(null as integer) as grid
+            from marts.fct_race_results
+            where race_id = (select race_id from last_race) and is_started
+            """
+        ).df()
+    for column in ("race_id", "season", "round", "race_date", "circuit_id", "rounds_in_season"):
+        entries[column] = info[column]
+    entries["is_started"] = True
+    for column in OUTCOME_COLUMNS:
+        entries[column] = None
+    return UpcomingRace(
+        race_id=race_id,
+        season=int(info["season"]),
+        round=int(info["round"]),
+        basis=basis,
+        entries=entries,
+    )
+
+
+def upcoming_race_features(inputs: RaceInputs, upcoming: UpcomingRace) -> pd.DataFrame:
+    """Features of the upcoming race's entries, as ``build_features`` returns them; targets null.
+
+    The race is appended to ``inputs.results`` with placeholder outcomes (finishing in grid
+    order, no points, no retirements). Features of a race never read that race's outcomes (the
+    leakage test proves it), so the placeholders reach only the target columns, which are then
+    set to null. Without a grid (entries from the previous race), each driver's slot is the
+    order of their mean grid over the last 5 races (``driver_grid_5``), computed in a first pass.
+    """
+    entries = upcoming.entries.copy()
+    missing = entries["grid"].isna()
+    if missing.any():
+        first = _features_with_placeholder(inputs, entries.assign(grid=1), upcoming.race_id)
+        recent = first.set_index("driver_id")["driver_grid_5"]
+        # Drivers without a grid slot line up behind those with one, in their recent grid order.
+        order = entries.loc[missing, "driver_id"].map(recent).rank(method="first")
+        entries.loc[missing, "grid"] = order + entries["grid"].fillna(0).max()
+    features = _features_with_placeholder(inputs, entries, upcoming.race_id)
+    features[TARGET_COLUMNS] = features[TARGET_COLUMNS].astype("float64")
+    features[TARGET_COLUMNS] = np.nan
+    return features
+
+
+def _features_with_placeholder(
+    inputs: RaceInputs, entries: pd.DataFrame, race_id: int
+) -> pd.DataFrame:
+    placeholder = entries.astype({"grid": "int64"}).assign(
+        position_order=lambda e: e["grid"].rank(method="first").astype("int64"),
+        finish_position=lambda e: e["position_order"],
+        points=0.0,
+        status_category="finished",
+        is_classified=True,
+        is_dnf=False,
+        is_mechanical_dnf=False,
+        is_win=lambda e: e["position_order"] == 1,
+        is_podium=lambda e: e["position_order"] <= 3,
+        positions_gained=0,
+    )
+    results = pd.concat([inputs.results, placeholder[inputs.results.columns]], ignore_index=True)
+    features = build_features(RaceInputs(results=results, qualifying=inputs.qualifying))
+    return features[features["race_id"] == race_id].reset_index(drop=True)
 
 
 def build_features(inputs: RaceInputs) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import mlflow
 import mlflow.pyfunc
 import pandas as pd
 
-from .features import build_features, load_inputs
+from .features import build_features, load_inputs, load_upcoming_race, upcoming_race_features
 from .train import RaceOutcomeModel
 
 MODEL_NAME = "p3-race-outcome"
@@ -48,21 +48,35 @@ def model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFram
 def latest_race_predictions(
     con: duckdb.DuckDBPyConnection, model: mlflow.pyfunc.PyFuncModel
 ) -> pd.DataFrame:
-    """Predicted order and win/podium probabilities for the latest race with entries in the marts.
+    """Predicted order and win/podium probabilities for the next race, or else the latest one.
 
-    One row per starter, best predicted first, with the driver and team names and, when the race
-    has been run, the actual finishing rank beside the prediction.
+    The next race is the first dated race in marts.dim_races after the last race with results
+    (``load_upcoming_race``): its entries come from its qualifying, or from the previous race's
+    starters when qualifying is not in the marts yet (``entry_basis`` says which), and the
+    actual columns are null. When every race has results, the latest race is predicted with the
+    actual finishing rank beside the prediction. One row per entry, best predicted first.
     """
-    features = build_features(load_inputs(con))
-    latest = features[features["race_seq"] == features["race_seq"].max()]
+    inputs = load_inputs(con)
+    upcoming = load_upcoming_race(con)
+    if upcoming is not None:
+        race = upcoming_race_features(inputs, upcoming)
+        basis = upcoming.basis
+    else:
+        features = build_features(inputs)
+        race = features[features["race_seq"] == features["race_seq"].max()]
+        basis = "results"
     schema = model.metadata.get_input_schema()
-    columns = schema.input_names() if schema is not None else list(features.columns)
-    predicted = pd.DataFrame(model.predict(latest[columns]))
-    names = _entry_names(con, int(latest["race_id"].iloc[0]))
-    actual = latest[["race_id", "driver_id", "grid_position", "finish_rank", "is_win", "is_podium"]]
+    columns = schema.input_names() if schema is not None else list(race.columns)
+    predicted = pd.DataFrame(model.predict(race[columns]))
+    names = _entry_names(con, race[["race_id", "driver_id", "constructor_id"]])
+    actual = race[["race_id", "driver_id", "grid_position", "finish_rank", "is_win", "is_podium"]]
     table = predicted.merge(actual, on=ID_COLUMNS).merge(names, on=ID_COLUMNS, how="left")
     table = table.rename(columns={"finish_rank": "actual_rank"})
     table["actual_rank"] = table["actual_rank"].astype("Int64")
+    table["is_win"] = table["is_win"].astype("Int64").astype("boolean")
+    table["is_podium"] = table["is_podium"].astype("Int64").astype("boolean")
+    table["grid_position"] = table["grid_position"].astype("int64")
+    table["entry_basis"] = basis
     return table.sort_values("predicted_rank").reset_index(drop=True)[PREDICTIONS_TABLE_COLUMNS]
 
 
@@ -82,19 +96,23 @@ PREDICTIONS_TABLE_COLUMNS = [
     "actual_rank",
     "is_win",
     "is_podium",
+    "entry_basis",
 ]
 
 
-def _entry_names(con: duckdb.DuckDBPyConnection, race_id: int) -> pd.DataFrame:
-    return con.execute(
-        """
-        select distinct r.race_id, r.driver_id, ra.season, ra.round, ra.race_name,
-            d.full_name as driver_name, c.constructor_name
-        from marts.fct_race_results as r
-        join marts.dim_races as ra using (race_id)
-        join marts.dim_drivers as d using (driver_id)
-        join marts.dim_constructors as c using (constructor_id)
-        where r.race_id = ?
-        """,
-        [race_id],
-    ).df()
+def _entry_names(con: duckdb.DuckDBPyConnection, entries: pd.DataFrame) -> pd.DataFrame:
+    """Race, driver and constructor names of ``entries`` (race_id, driver_id, constructor_id)."""
+    con.register("_p3_entries", entries)
+    try:
+        return con.execute(
+            """
+            select e.race_id, e.driver_id, ra.season, ra.round, ra.race_name,
+                d.full_name as driver_name, c.constructor_name
+            from _p3_entries as e
+            join marts.dim_races as ra using (race_id)
+            left join marts.dim_drivers as d using (driver_id)
+            left join marts.dim_constructors as c using (constructor_id)
+            """
+        ).df()
+    finally:
+        con.unregister("_p3_entries")

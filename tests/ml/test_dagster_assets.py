@@ -7,8 +7,11 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 
+from ml.registry import open_run, train_evaluate_register
+from ml.train import TrainConfig
 from p3_common.settings import Settings
 from p3_dagster.defs.ml import build_defs
 from p3_dagster.defs.ml.assets import MARTS_READ, MODEL_KEY, PREDICTIONS_KEY
@@ -117,3 +120,48 @@ def test_materialising_the_ml_assets_trains_registers_predicts_and_writes_the_ml
         "driver_race_profiles",
     }
     assert nulls == (0,)
+
+
+def test_race_predictions_asset_predicts_a_qualified_race_without_results_and_leaves_actuals_null(
+    ml_defs: dg.Definitions,
+    resources: dict[str, dg.ConfigurableResource],
+    demo_warehouse: Path,
+    demo_features: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(demo_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        (race_id,) = con.execute(
+            "select race_id from marts.dim_races order by season desc, round desc limit 1"
+        ).fetchone()  # type: ignore[misc]
+        con.execute("delete from marts.fct_race_results where race_id = ?", [race_id])
+    mlflow_resource = resources["mlflow"]
+    assert isinstance(mlflow_resource, MlflowResource)
+    with open_run(
+        mlflow_resource.tracking_uri, "p3-tests", artifacts_dir=tmp_path / "mlflow" / "artifacts"
+    ):
+        train_evaluate_register(
+            demo_features, TrainConfig(min_season=2020, n_estimators=60), [2024]
+        )
+    predictions = [a for a in ml_defs.assets or [] if PREDICTIONS_KEY in a.keys]  # type: ignore[union-attr]
+
+    result = dg.materialize(
+        predictions,  # type: ignore[arg-type]
+        resources=resources,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+    assert result.success
+    metadata = _metadata(result, PREDICTIONS_KEY)
+    assert metadata["entry_basis"] == "qualifying"
+    assert metadata["predicted_winner_won"] is None
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select count(*), count(distinct race_id), max(race_id), count(actual_rank), "
+            "count(is_win) from ml.race_predictions"
+        ).fetchone()
+        qualifiers = con.execute(
+            "select count(*) from marts.fct_qualifying where race_id = ?", [race_id]
+        ).fetchone()
+    assert rows == (qualifiers[0], 1, race_id, 0, 0)  # type: ignore[index]

@@ -185,11 +185,13 @@ def _predictions_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
     def race_predictions(
         context: dg.AssetExecutionContext, duckdb: WarehouseResource, mlflow: MlflowResource
     ) -> dg.MaterializeResult:
-        """Predictions of the champion model for the latest race in the warehouse (ml.race_predictions).
+        """Predictions of the champion model for the next race, else the latest (ml.race_predictions).
 
-        One row per starter: predicted order, win and podium probabilities, and the actual result
-        beside them once the race has been run. Follows new race data eagerly; the model itself
-        is only retrained on schedule.
+        The next race is the first dated race of marts.dim_races after the last race with
+        results: one row per entry of its qualifying (grid = qualifying position), or of the
+        previous race when its qualifying is not in yet (`entry_basis`), actual columns null.
+        When every race has results, the latest race is predicted with the actual result beside
+        it. Follows new race data eagerly; the model itself is only retrained on schedule.
         """
         from ml.predict import latest_race_predictions, load_champion
 
@@ -214,7 +216,9 @@ def _predictions_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
                 "race": f"{race['season']} round {race['round']}: {race['race_name']}",
                 "champion_run_id": champion.metadata.run_id,
                 "predicted_winner": str(race["driver_name"]),
-                "predicted_winner_won": bool(race["is_win"]),
+                "entry_basis": str(race["entry_basis"]),
+                # Null until the race has been run.
+                "predicted_winner_won": None if pd.isna(race["is_win"]) else bool(race["is_win"]),
                 "dagster/row_count": len(table),
                 "predictions": dg.MetadataValue.md(shown.to_markdown(index=False, floatfmt=".3f")),
             }
