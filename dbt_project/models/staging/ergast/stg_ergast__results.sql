@@ -24,7 +24,8 @@ renamed as (
         {{ null_if_blank('time') }} as race_time,
         milliseconds as race_time_ms,
         fastest_lap,
-        rank as fastest_lap_rank,
+        -- The dump writes 0 for a car with no timed lap (2011 on), the API leaves it out: null.
+        nullif(rank, 0) as fastest_lap_rank,
         {{ null_if_blank('fastest_lap_time') }} as fastest_lap_time,
         {{ time_string_to_ms('fastest_lap_time') }} as fastest_lap_time_ms,
         fastest_lap_speed as fastest_lap_speed_kph,
