@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import warnings
 from collections.abc import Iterator
@@ -32,6 +33,13 @@ _FORMAT_HELP = (
     "table (Rich tables), json, csv, parquet, arrow or markdown. Default: table on a terminal, "
     "else the spec's format."
 )
+
+
+class _StderrWarnings(logging.Handler):
+    """Cache warnings (outages, failed warm-ups) as one yellow line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(f"warning: {record.getMessage()}", style="yellow", markup=False)
 
 
 def query_command(
@@ -99,21 +107,23 @@ def _cached(engine: Engine, settings: Settings) -> Iterator[CachedEngine]:
     Closing waits for the background pre-fetch of the likely next queries, so that the next
     ``p3 query`` of the session finds them.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CacheDegradedWarning)
-        cached = CachedEngine(engine, open_cache(settings))
-        try:
-            yield cached
-        finally:
-            cached.close()
-            cached.cache.close()
-    for warning in caught:
-        if issubclass(warning.category, CacheDegradedWarning):
-            err_console.print(f"warning: {warning.message}", style="yellow", markup=False)
-        else:
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
+    cache_log = logging.getLogger("p3_query.cache")
+    handler, propagate = _StderrWarnings(logging.WARNING), cache_log.propagate
+    cache_log.addHandler(handler)
+    cache_log.propagate = False
+    try:
+        with warnings.catch_warnings():
+            # The cache logs each outage once; the same text as a Python warning would repeat it.
+            warnings.simplefilter("ignore", CacheDegradedWarning)
+            cached = CachedEngine(engine, open_cache(settings))
+            try:
+                yield cached
+            finally:
+                cached.close()
+                cached.cache.close()
+    finally:
+        cache_log.removeHandler(handler)
+        cache_log.propagate = propagate
 
 
 def _print_result(

@@ -285,6 +285,12 @@ class QueryCache(ABC):
         """A stored model document, or None."""
         return self._get_document(name)
 
+    def report_unavailable(self, exc: BaseException) -> None:
+        """The backend failed outside a query (e.g. loading the sequence model): open the same
+        circuit as a failed lookup, so the next queries answer from the snapshot at once, with
+        one warning and the outage metric."""
+        self._trip(exc)
+
     # ----------------------------------------------------------------- lifecycle
     def flush(self) -> None:
         """Write buffered log events and counters to the backend (kept buffered if it is down)."""

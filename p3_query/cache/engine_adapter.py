@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,8 +15,6 @@ from .warming import ComputeSpec, Prefetcher, RefOf, load_predictor
 
 if TYPE_CHECKING:
     from p3_query.engine import Engine, QueryResult
-
-log = logging.getLogger("p3_query.cache")
 
 
 class BuildChanged(RuntimeError):
@@ -99,7 +96,7 @@ class CachedEngine:
             except CacheUnavailable as exc:
                 # Queries still work (answered from the snapshot, see get_or_compute); only
                 # pre-fetching is off for this engine's lifetime.
-                log.warning("no pre-fetching, the sequence model cannot be loaded: %s", exc)
+                cache.report_unavailable(exc)
         self.prefetcher = (
             Prefetcher(
                 cache,
