@@ -14,6 +14,7 @@ from ml.features import build_features, load_inputs
 from p3_common.ergast import TABLES
 from p3_dagster.defs.resources import dbt_executable
 from p3_dagster.lib.ergast.demo import DemoSource
+from p3_dagster.lib.ergast.dump import DumpSource
 from p3_dagster.lib.ingest import ingest_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +26,12 @@ def build_demo_warehouse(folder: Path) -> Path:
     dbt runs without its tests (the dbt suite covers them) and writes its target and logs inside
     ``folder``, so it cannot disturb the session's manifest. About 7 s.
     """
+    return build_warehouse(folder, DemoSource(seed=2024))
+
+
+def build_warehouse(folder: Path, source: DemoSource | DumpSource) -> Path:
+    """Every season of ``source`` loaded raw into ``folder``, then the marts built by dbt."""
     warehouse = folder / "warehouse.duckdb"
-    source = DemoSource(seed=2024)
     with duckdb.connect(str(warehouse)) as con:
         for table in TABLES:
             ingest_table(con, source, table, run_id="tests-ml", seasons=source.seasons())
@@ -78,6 +83,12 @@ def demo_features(demo_warehouse: Path) -> pd.DataFrame:
     """Features of every demo race entry."""
     with duckdb.connect(str(demo_warehouse), read_only=True) as con:
         return build_features(load_inputs(con))
+
+
+@pytest.fixture(scope="session")
+def real_warehouse(tmp_path_factory: pytest.TempPathFactory, ergast_dir: Path) -> Path:
+    """A warehouse holding the marts of the real 1950-2024 history (skips without the data; ~30 s)."""
+    return build_warehouse(tmp_path_factory.mktemp("ml_real"), DumpSource(ergast_dir))
 
 
 @pytest.fixture
