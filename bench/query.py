@@ -14,7 +14,7 @@ Variants, all replaying the same queries in the same process, against the same p
 - ``popular`` (budget sweep only): each new build is warmed with the most requested queries so
   far, no model and no pre-fetch;
 - ``predictive``: at each build the sequence model (Markov transitions + calendar-phase popularity,
-  re-trained on the query log) picks the hot set to warm before the flip, and after every answer
+  re-trained on the query log, as ``serving/query_sequence_model`` does) picks the hot set to warm before the flip, and after every answer
   the likely next queries are pre-fetched (between queries, i.e. in the analyst's think time; that
   work is not counted in any answer's latency but is reported).
 
@@ -55,9 +55,10 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import duckdb  # noqa: E402
 
-from p3_query.cache import Computed, QueryCache, QueryRef  # noqa: E402
+from p3_query.cache import Computed, QueryCache, QueryEvent, QueryRef  # noqa: E402
 from p3_query.cache.calendar import RaceCalendar  # noqa: E402
 from p3_query.cache.embedded import EmbeddedCache  # noqa: E402
+from p3_query.cache.predict import PredictorEvaluation, evaluate_predictor  # noqa: E402
 from p3_query.cache.redis_cache import RedisCache  # noqa: E402
 from p3_query.cache.refresh import refresh_cache  # noqa: E402
 from p3_query.cache.warming import (  # noqa: E402
@@ -479,7 +480,7 @@ def run_cached(
                 run.warmed += warm_build(cache, build, planned, compute_spec).computed
             elif mode == "predictive":
                 # What serving/query_sequence_model does on each publish (minus MLflow).
-                model = train_predictor(cache, calendar)
+                model = train_predictor(cache, calendar, budget=budget)
                 result = refresh_cache(cache, build, compute_spec, model=model, calendar=calendar,
                                        budget=budget, now=at)  # fmt: skip
                 run.warmed += result.report.computed
@@ -594,6 +595,31 @@ def novel_share(history: list[Query], queries: list[Query]) -> float:
     return novel / len(queries)
 
 
+def offline_evaluation(
+    history: list[Query], queries: list[Query], calendar: RaceCalendar, budgets: list[int]
+) -> list[PredictorEvaluation]:
+    """What serving/query_sequence_model logs to MLflow, with the history month as training log
+    and the replayed month as the held-out part, for each warm budget."""
+    events = [
+        QueryEvent(
+            ts=q.ts,
+            query_hash=q.ref.query_hash,
+            template=q.ref.template,
+            latency_ms=0.0,
+            hit=False,
+            session=q.session,
+        )  # fmt: skip
+        for q in history + queries
+    ]
+    share = len(queries) / len(events)
+    out = []
+    for budget in budgets:
+        evaluation = evaluate_predictor(events, calendar, holdout_fraction=share, budget=budget)
+        assert evaluation is not None
+        out.append(evaluation)
+    return out
+
+
 def report(
     runs: list[tuple[str, Run]],
     sweep: list[tuple[int, Run]],
@@ -603,6 +629,7 @@ def report(
     args: argparse.Namespace,
     snapshot: Path,
     seconds: float,
+    offline: list[PredictorEvaluation],
 ) -> str:
     base = next(r for _, r in runs if r.name == "no cache")
     lines = [
@@ -700,6 +727,26 @@ def report(
     ]
     lines += [
         "",
+        "### The sequence model offline (as `serving/query_sequence_model` scores it)",
+        "",
+        "Trained on the history month, scored on the replayed month, without any cache: how often "
+        "the next query of a session is among the model's 3 likeliest successors of the previous "
+        "one (exact query, and analysis template), and what share of the month's requests fall "
+        "in the hot set warmed for their calendar phase, against the same number of most "
+        "requested queries (`popular`).",
+        "",
+        "| warm budget | next query top-3 | next template top-3 | hot-set coverage "
+        "| popular coverage | lift |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for e in offline:
+        lines.append(
+            f"| {e.budget:,} | {e.next_query_top_k:.1%} | {e.next_template_top_k:.1%} | "
+            f"{e.hot_set_coverage:.1%} | {e.popular_coverage:.1%} | "
+            f"{e.coverage_lift * 100:+.1f} points |"
+        )
+    lines += [
+        "",
         f"Model after the replay (re-trained at every build): {smart.model}.",
         "",
         "### Targets",
@@ -759,6 +806,7 @@ def main() -> None:
     print(f"workload: {len(history):,} history + {len(queries):,} replayed queries, "
           f"{len(builds)} builds", flush=True)  # fmt: skip
 
+    offline = offline_evaluation(history, queries, calendar, sorted({*args.sweep, args.budget}))
     engine = Engine(snapshot)
     for q in queries[:50]:  # open the pool, warm DuckDB's own caches
         engine.execute(q.spec)
@@ -786,7 +834,7 @@ def main() -> None:
                 sweep.append((budget, replay("embedded", mode, budget)))
     engine.close()
     text = report(runs, sweep, queries, history, builds, args, snapshot,
-                  time.perf_counter() - started)  # fmt: skip
+                  time.perf_counter() - started, offline)  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -24,6 +24,9 @@ from .calendar import RaceCalendar
 from .core import PARAMETER_FIELDS, QueryEvent
 
 MODEL_NAME = "predictor"
+DEFAULT_PHASE_WEIGHT = 0.5
+# Phase weights tried on the held-out log; on a tie the first (the least phase-driven) wins.
+PHASE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 @dataclass
@@ -39,6 +42,9 @@ class QueryPredictor:
     trained_at: float = 0.0
     max_successors: int = 10
     session_gap_s: float = 1800.0
+    # How much the hot set follows the calendar phase rather than overall popularity; learned on
+    # the newest part of the log by train_sequence_model.
+    phase_weight: float = DEFAULT_PHASE_WEIGHT
     # The MLflow run this model was tracked in (set by the training asset; "" when untracked).
     mlflow_run_id: str = ""
 
@@ -95,14 +101,15 @@ class QueryPredictor:
     ) -> list[tuple[str, float]]:
         """Up to ``budget`` query hashes worth pre-computing for ``phase``, best first.
 
-        Score = 0.7 * share of the phase's queries + 0.3 * share of all queries; then the likely
-        successors of those queries, scored by their parent's score times the transition probability.
+        Score = w * share of the phase's queries + (1 - w) * share of all queries, with w the
+        model's ``phase_weight``; then the likely successors of those queries, scored by their
+        parent's score times the transition probability.
         """
         everything = self.popularity.get("all", Counter())
         in_phase = self.popularity.get(phase or "", Counter())
         total_all = sum(everything.values()) or 1
         total_phase = sum(in_phase.values()) or 1
-        weight = 0.7 if in_phase else 0.0
+        weight = self.phase_weight if in_phase else 0.0
         scores: dict[str, float] = {}
         for query_hash, n in everything.items():
             scores[query_hash] = (1 - weight) * n / total_all + weight * in_phase.get(
@@ -134,7 +141,11 @@ class QueryPredictor:
 
     def params(self) -> dict[str, Any]:
         """The training parameters, for MLflow."""
-        return {"session_gap_s": self.session_gap_s, "max_successors": self.max_successors}
+        return {
+            "session_gap_s": self.session_gap_s,
+            "max_successors": self.max_successors,
+            "phase_weight": self.phase_weight,
+        }
 
     # ----------------------------------------------------------------- persistence
     def to_json(self) -> str:
@@ -151,6 +162,7 @@ class QueryPredictor:
                 "trained_at": self.trained_at,
                 "max_successors": self.max_successors,
                 "session_gap_s": self.session_gap_s,
+                "phase_weight": self.phase_weight,
                 "mlflow_run_id": self.mlflow_run_id,
             },
             separators=(",", ":"),
@@ -174,6 +186,7 @@ class QueryPredictor:
             trained_at=float(data["trained_at"]),
             max_successors=int(data["max_successors"]),
             session_gap_s=float(data.get("session_gap_s", 1800.0)),
+            phase_weight=float(data.get("phase_weight", DEFAULT_PHASE_WEIGHT)),
             mlflow_run_id=str(data.get("mlflow_run_id", "")),
         )
 
@@ -202,8 +215,11 @@ class PredictorEvaluation:
     - ``next_query_top_k``: share of within-session steps of the test part whose next query is
       among the model's top-k exact successors of the previous one;
     - ``next_template_top_k``: the same one level up, for the analysis (template) asked next;
-    - ``hot_set_coverage``: share of test requests whose query is in the hot set the model would
-      warm for the phase of the calendar the request falls in (``budget`` queries per phase);
+    - ``coverage_by_phase_weight``: share of test requests whose query is in the hot set the
+      model would warm for the calendar phase the request falls in (``budget`` queries per
+      phase), for each phase weight tried; ``phase_weight`` is the best of them and
+      ``hot_set_coverage`` its coverage (chosen and scored on the same held-out part, so
+      optimistic by at most the spread of the table, which is logged whole);
     - ``popular_coverage``: the same for the baseline without prediction, the ``budget`` most
       requested queries of the training part; ``coverage_lift`` is the difference.
     """
@@ -215,8 +231,18 @@ class PredictorEvaluation:
     budget: int
     next_query_top_k: float
     next_template_top_k: float
-    hot_set_coverage: float
+    coverage_by_phase_weight: dict[float, float]
     popular_coverage: float
+
+    @property
+    def phase_weight(self) -> float:
+        """The phase weight whose hot set covered most of the held-out requests."""
+        return max(self.coverage_by_phase_weight, key=self.coverage_by_phase_weight.__getitem__)
+
+    @property
+    def hot_set_coverage(self) -> float:
+        """Held-out coverage of the hot set at the best phase weight."""
+        return self.coverage_by_phase_weight[self.phase_weight]
 
     @property
     def coverage_lift(self) -> float:
@@ -231,9 +257,14 @@ class PredictorEvaluation:
             "test_steps": self.test_steps,
             f"next_query_top{self.k}": round(self.next_query_top_k, 4),
             f"next_template_top{self.k}": round(self.next_template_top_k, 4),
+            "phase_weight": self.phase_weight,
             "hot_set_coverage": round(self.hot_set_coverage, 4),
             "popular_coverage": round(self.popular_coverage, 4),
             "coverage_lift": round(self.coverage_lift, 4),
+            **{
+                f"coverage_at_phase_weight_{w:g}": round(c, 4)
+                for w, c in self.coverage_by_phase_weight.items()
+            },
         }
 
 
@@ -246,6 +277,7 @@ def evaluate_predictor(
     budget: int = 50,
     session_gap_s: float = 1800.0,
     max_successors: int = 10,
+    phase_weights: Sequence[float] = PHASE_WEIGHTS,
 ) -> PredictorEvaluation | None:
     """Train on the oldest ``1 - holdout_fraction`` of ``events`` (by time), score on the rest.
 
@@ -274,15 +306,14 @@ def evaluate_predictor(
         templated += event.template in rank_hashes(
             model.template_successors(previous.template, k, 0.0)
         )
-    hot_sets: dict[str, set[str]] = {}
     popular = set(rank_hashes(model.popularity.get("all", Counter()).most_common(budget)))
-    in_hot = in_popular = 0
-    for event in test:
-        phase = calendar.phase_of(event.ts)
-        if phase not in hot_sets:
-            hot_sets[phase] = set(rank_hashes(model.hot_set(phase, budget)))
-        in_hot += event.query_hash in hot_sets[phase]
-        in_popular += event.query_hash in popular
+    phases = [calendar.phase_of(event.ts) for event in test]
+    coverage: dict[float, float] = {}
+    for weight in phase_weights:
+        model.phase_weight = weight
+        hot_sets = {p: set(rank_hashes(model.hot_set(p, budget))) for p in set(phases)}
+        covered = sum(e.query_hash in hot_sets[p] for e, p in zip(test, phases, strict=True))
+        coverage[weight] = covered / len(test)
     return PredictorEvaluation(
         train_events=len(train),
         test_events=len(test),
@@ -291,9 +322,38 @@ def evaluate_predictor(
         budget=budget,
         next_query_top_k=exact / steps if steps else 0.0,
         next_template_top_k=templated / steps if steps else 0.0,
-        hot_set_coverage=in_hot / len(test),
-        popular_coverage=in_popular / len(test),
+        coverage_by_phase_weight=coverage,
+        popular_coverage=sum(e.query_hash in popular for e in test) / len(test),
     )
+
+
+def train_sequence_model(
+    events: Sequence[QueryEvent],
+    calendar: RaceCalendar | None = None,
+    *,
+    budget: int,
+    holdout_fraction: float = 0.2,
+    k: int = 3,
+    session_gap_s: float = 1800.0,
+) -> tuple[QueryPredictor, PredictorEvaluation | None]:
+    """The model to serve, fitted on every event, and its evaluation on the newest part.
+
+    The evaluation also picks the phase weight (how much warming follows the calendar phase
+    rather than overall popularity) that covered the held-out requests best; with too short a
+    log to evaluate, the default weight stays.
+    """
+    evaluation = evaluate_predictor(
+        events,
+        calendar,
+        holdout_fraction=holdout_fraction,
+        k=k,
+        budget=budget,
+        session_gap_s=session_gap_s,
+    )
+    model = QueryPredictor.fit(events, calendar, session_gap_s=session_gap_s)
+    if evaluation is not None:
+        model.phase_weight = evaluation.phase_weight
+    return model, evaluation
 
 
 def instantiate(template_spec_json: str, current_spec_json: str) -> dict[str, Any] | None:

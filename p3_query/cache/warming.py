@@ -12,7 +12,7 @@ from typing import Any
 from .base import QueryCache
 from .calendar import RaceCalendar
 from .core import QueryRef, WarmItem, WarmReport, template_of
-from .predict import MODEL_NAME, QueryPredictor, instantiate
+from .predict import MODEL_NAME, QueryPredictor, instantiate, train_sequence_model
 
 log = logging.getLogger("p3_query.cache")
 
@@ -31,10 +31,15 @@ class PlannedQuery:
 
 
 def train_predictor(
-    cache: QueryCache, calendar: RaceCalendar | None = None, *, since: float | None = None
+    cache: QueryCache,
+    calendar: RaceCalendar | None = None,
+    *,
+    since: float | None = None,
+    budget: int = 200,
 ) -> QueryPredictor:
-    """Fit the sequence model on the cache's query log and store it next to the cache."""
-    model = QueryPredictor.fit(cache.query_log(since=since), calendar)
+    """Train the sequence model on the cache's query log (``train_sequence_model``) and store it
+    next to the cache; what ``serving/query_sequence_model`` does, minus MLflow."""
+    model, _ = train_sequence_model(cache.query_log(since=since), calendar, budget=budget)
     save_predictor(cache, model)
     return model
 

@@ -10,7 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from p3_query.cache.calendar import RaceCalendar
-from p3_query.cache.predict import QueryPredictor, evaluate_predictor
+from p3_query.cache.predict import train_sequence_model
 from p3_query.cache.warming import save_predictor
 
 from ...lib.cache_resource import CacheResource
@@ -60,7 +60,8 @@ def build_sequence_model_asset() -> dg.AssetsDefinition:
         Learned from the cache's query log (spec hash, template, time, session): which query tends
         to follow which (exact and per template) and which are popular in each phase of the race
         calendar (from the snapshot's race dates). Evaluated on the newest part of the log against
-        plain popularity, logged to MLflow (experiment `p3-query-cache`, with the model document
+        plain popularity (which also picks how much warming follows the calendar phase), logged
+        to MLflow (experiment `p3-query-cache`, with the model document
         as an artifact), then stored next to the cache, where `serving/query_cache` and the
         query engine's pre-fetcher load it. Cheap (counting), so it is re-trained on every publish.
         """
@@ -70,13 +71,12 @@ def build_sequence_model_asset() -> dg.AssetsDefinition:
         gap_s = config.session_gap_minutes * 60
         with cache.open() as store:
             events = store.query_log(since=time.time() - config.log_window_days * _DAY_S)
-            model = QueryPredictor.fit(events, calendar, session_gap_s=gap_s)
-            evaluation = evaluate_predictor(
+            model, evaluation = train_sequence_model(
                 events,
                 calendar,
+                budget=cache.warm_budget,
                 holdout_fraction=config.holdout_fraction,
                 k=config.top_k,
-                budget=cache.warm_budget,
                 session_gap_s=gap_s,
             )
             tags = {

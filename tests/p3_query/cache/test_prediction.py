@@ -8,7 +8,12 @@ import pytest
 
 from p3_query.cache import QueryCache, QueryEvent, QueryRef
 from p3_query.cache.calendar import RaceCalendar
-from p3_query.cache.predict import QueryPredictor, evaluate_predictor, instantiate
+from p3_query.cache.predict import (
+    QueryPredictor,
+    evaluate_predictor,
+    instantiate,
+    train_sequence_model,
+)
 from p3_query.cache.refresh import refresh_cache
 from p3_query.cache.warming import Prefetcher, load_predictor, plan_hot_set, train_predictor
 
@@ -195,6 +200,17 @@ def test_phase_aware_hot_set_covers_more_than_popularity_alone() -> None:
     events += [event(r, at(date(2024, 3, 9), h), None) for r in driver for h in range(7)]
     evaluation = evaluate_predictor(events, CALENDAR, holdout_fraction=0.2, budget=2)
     assert evaluation is not None and evaluation.test_events == 10
-    # Popularity alone keeps two constructors; the race-weekend hot set holds both drivers.
-    assert evaluation.popular_coverage == 0.0
+    # Popularity alone keeps two constructors; the race-weekend hot set holds both drivers once
+    # warming follows the phase enough, and the evaluation finds the weight that does.
+    assert evaluation.popular_coverage == 0.0 == evaluation.coverage_by_phase_weight[0.0]
     assert evaluation.hot_set_coverage == 1.0 and evaluation.coverage_lift == 1.0
+    assert evaluation.phase_weight == min(
+        w for w, c in evaluation.coverage_by_phase_weight.items() if c == 1.0
+    )
+    model, _ = train_sequence_model(events, CALENDAR, budget=2)
+    assert model.phase_weight == evaluation.phase_weight > 0
+    assert QueryPredictor.from_json(model.to_json()).phase_weight == model.phase_weight
+    weekend = RaceCalendar.at(date(2024, 6, 29))  # the Saturday of the late-season race
+    assert {h for h, _ in model.hot_set(CALENDAR.phase_of(weekend), 2)} == {
+        r.query_hash for r in driver
+    }
