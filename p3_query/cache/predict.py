@@ -136,6 +136,7 @@ class QueryPredictor:
             "query_transitions": sum(len(c) for c in self.transitions.values()),
             "template_transitions": sum(len(c) for c in self.template_transitions.values()),
             "phases": sorted(p for p in self.popularity if p != "all"),
+            "phase_weight": self.phase_weight,
             "mlflow_run_id": self.mlflow_run_id or None,
         }
 

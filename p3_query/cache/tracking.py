@@ -31,7 +31,8 @@ def log_sequence_model(
         raise RuntimeError("log_sequence_model needs an active MLflow run")
     summary = model.summary()
     mlflow.log_params({**params, **model.params()})
-    mlflow.log_metrics({k: float(v) for k, v in summary.items() if isinstance(v, (int, float))})
+    sizes = {k: v for k, v in summary.items() if isinstance(v, int)}  # the weight is a param
+    mlflow.log_metrics({k: float(v) for k, v in sizes.items()})
     mlflow.set_tags(
         {
             "p3.model": "query-sequence",

@@ -114,6 +114,7 @@ def build_sequence_model_asset() -> dg.AssetsDefinition:
                 "backend": cache.backend,
                 **{k: v for k, v in summary.items() if isinstance(v, int)},
                 "phases": dg.MetadataValue.json(summary["phases"]),
+                "phase_weight": dg.MetadataValue.float(model.phase_weight),
                 "evaluation": dg.MetadataValue.json(evaluation.metrics() if evaluation else {}),
                 **(
                     {"coverage_lift": dg.MetadataValue.float(evaluation.coverage_lift)}

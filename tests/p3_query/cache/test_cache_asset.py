@@ -205,6 +205,7 @@ def test_the_sequence_model_is_tracked_in_mlflow_and_stored_for_the_cache(
     assert run.data.metrics["eval/test_events"] == 3
     assert run.data.metrics["eval/next_query_top3"] == 1.0  # the sessions always repeat
     assert run.data.params["session_gap_s"] == "1800.0"
+    assert float(run.data.params["phase_weight"]) == meta["phase_weight"]
     stored = QueryPredictor.from_json(
         Path(client.download_artifacts(run.info.run_id, MODEL_ARTIFACT)).read_text()
     )
