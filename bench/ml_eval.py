@@ -127,6 +127,13 @@ def targets_table(evaluation: Evaluation) -> str:
     return frame.to_markdown(index=False)
 
 
+def margin_spread(evaluation: Evaluation) -> tuple[float, float, int]:
+    """Mean and standard error of the per-race Spearman difference model - grid, and the race count."""
+    per_race = evaluation.per_race.pivot(index="race_id", columns="predictor", values="spearman")
+    diff = per_race["model"] - per_race["grid"]
+    return float(diff.mean()), float(diff.std(ddof=1) / len(diff) ** 0.5), len(diff)
+
+
 def load_retirements(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """(race_id, driver_id, is_dnf) of every started entry."""
     return con.execute(
@@ -184,6 +191,14 @@ def report(
         held_out.to_markdown(),
         "",
         targets_table(held_out),
+        "",
+        "Spread of the Spearman margin: the per-race difference model - grid averages "
+        "{:+.3f} with a standard error of {:.3f} over the {} held-out races "
+        "(validation: {:+.3f} +/- {:.3f} over {} races). Changes tried on the validation "
+        "seasons to widen it, each averaged over three seeds: `bench/results/ml_ablations.md` "
+        "(`python bench/ml_ablations.py`).".format(
+            *margin_spread(held_out), *margin_spread(validation)
+        ),
         "",
         "Diagnostic: the same held-out predictions scored only over the cars that did not "
         "retire. Retirements (10-14 % of starters in 2023-2024) sit at the bottom of the actual "
