@@ -21,7 +21,7 @@ from p3_query.cache.tracking import EXPERIMENT, MODEL_ARTIFACT
 from p3_query.cache.warming import load_predictor
 from p3_query.engine import Engine
 from p3_query.spec import QuerySpec
-from tests.dbt.conftest import build_graph, explicit_settings
+from tests.p3_query.conftest import PublishedSnapshot
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +38,9 @@ def session_specs(a: int, b: int) -> list[dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A snapshot published by the whole graph on two seasons of the demo championship."""
-    settings = explicit_settings(tmp_path_factory.mktemp("cache_asset"), seasons=(2023, 2024))
-    build_graph(settings)  # other domains (ML) may need more seasons; only the snapshot matters
-    assert settings.serving_duckdb_path is not None and settings.serving_duckdb_path.exists()
-    yield settings.serving_duckdb_path
+def published(snapshot: PublishedSnapshot) -> Path:
+    """The session's published snapshot (tests/p3_query/conftest.py): real history or demo."""
+    return snapshot.path
 
 
 @pytest.fixture(scope="module")
