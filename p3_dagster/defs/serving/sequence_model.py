@@ -61,9 +61,9 @@ def build_sequence_model_asset() -> dg.AssetsDefinition:
         to follow which (exact and per template) and which are popular in each phase of the race
         calendar (from the snapshot's race dates). Evaluated on the newest part of the log against
         plain popularity (which also picks how much warming follows the calendar phase), logged
-        to MLflow (experiment `p3-query-cache`, with the model document
-        as an artifact), then stored next to the cache, where `serving/query_cache` and the
-        query engine's pre-fetcher load it. Cheap (counting), so it is re-trained on every publish.
+        to MLflow (experiment `p3-query-cache`, the model document as an artifact), then stored
+        next to the cache, where `serving/query_cache` and the query engine's pre-fetcher load it.
+        Cheap (counting), so it is re-trained on every publish.
         """
         from p3_query.cache.tracking import EXPERIMENT, log_sequence_model
 
