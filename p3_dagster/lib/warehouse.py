@@ -179,29 +179,31 @@ def _replace(
             f"SELECT i.* REPLACE ({filled}) "
             f"FROM _p3_incoming AS i LEFT JOIN _p3_kept AS k USING ({keys})"
         )
-    con.execute("BEGIN TRANSACTION")
+    # Registered outside the transaction: after a failed statement DuckDB refuses everything but
+    # ROLLBACK, and an unregister inside it would replace the real error with that refusal.
+    con.register("_p3_incoming", incoming)
     try:
-        if keep:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _p3_kept AS "
-                f"SELECT {keys}, {kept} FROM {spec.qualified_name} WHERE {where_sql}",
-                params,
-            )
-        replaced = con.execute(
-            f"DELETE FROM {spec.qualified_name} WHERE {where_sql}", params
-        ).fetchall()
-        con.register("_p3_incoming", incoming)
+        con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"INSERT INTO {spec.qualified_name} BY NAME {select}")
-        finally:
-            con.unregister("_p3_incoming")
             if keep:
-                con.execute("DROP TABLE IF EXISTS _p3_kept")
-        _check_key_unique_in_table(con, spec, source)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _p3_kept AS "
+                    f"SELECT {keys}, {kept} FROM {spec.qualified_name} WHERE {where_sql}",
+                    params,
+                )
+            replaced = con.execute(
+                f"DELETE FROM {spec.qualified_name} WHERE {where_sql}", params
+            ).fetchall()
+            con.execute(f"INSERT INTO {spec.qualified_name} BY NAME {select}")
+            if keep:
+                con.execute("DROP TABLE _p3_kept")  # a rollback drops it too
+            _check_key_unique_in_table(con, spec, source)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister("_p3_incoming")
     return LoadResult(spec.name, source, incoming.num_rows, int(replaced[0][0]) if replaced else 0)
 
 

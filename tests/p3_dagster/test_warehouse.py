@@ -155,3 +155,28 @@ def test_a_reload_keeps_warehouse_values_of_columns_the_source_cannot_fill(
     assert con.execute(rows).fetchall() == [(1, None, "jolpica"), (3, None, "jolpica")]
     with pytest.raises(KeyError, match="no column 'altitude'"):
         load_reference(con, "circuits", reload, source="t", run_id="d", keep_existing=["altitude"])
+
+
+def test_a_failed_reload_that_keeps_columns_reports_its_own_error_and_changes_nothing(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    load_reference(con, "circuits", circuits((1, "monza", 162)), source="dump", run_id="a")
+    # A constraint the warehouse enforces and the contract does not: the INSERT inside the
+    # reload's transaction fails, after the kept values were set aside.
+    ddl = con.execute(
+        "SELECT sql FROM duckdb_tables() WHERE table_name = 'ergast__circuits'"
+    ).fetchall()[0][0]
+    con.execute("CREATE TEMP TABLE saved AS SELECT * FROM raw.ergast__circuits")
+    con.execute("DROP TABLE raw.ergast__circuits")
+    con.execute(ddl.rstrip(";").rstrip()[:-1] + ", CHECK (alt IS NULL OR alt < 5000))")
+    con.execute("INSERT INTO raw.ergast__circuits SELECT * FROM saved")
+    too_high = circuits((1, "monza", None), (2, "everest", 8848))
+    with pytest.raises(duckdb.ConstraintException, match="CHECK constraint"):
+        load_reference(con, "circuits", too_high, source="jolpica", run_id="b",
+                       keep_existing=["alt"])  # fmt: skip
+    rows = "SELECT circuit_id, alt, _run_id FROM raw.ergast__circuits ORDER BY 1"
+    assert con.execute(rows).fetchall() == [(1, 162, "a")]
+    # The scratch table went with the rollback: the next reload works.
+    load_reference(con, "circuits", circuits((1, "monza", None)), source="jolpica", run_id="c",
+                   keep_existing=["alt"])  # fmt: skip
+    assert con.execute(rows).fetchall() == [(1, 162, "c")]
