@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,34 +50,17 @@ def build_warehouse(ergast_dir: Path, folder: Path) -> tuple[Path, dict[str, flo
         for table in TABLES:
             ingest_table(con, source, table, run_id="bench-ml", seasons=source.seasons())
     loaded = time.perf_counter()
-    project = REPO_ROOT / "dbt_project"
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            "build",
-            "--quiet",
-            "--exclude",
-            "resource_type:test",
-            "resource_type:unit_test",
-            "--select",
-            "+marts",
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project),
-            "--target-path",
-            str(folder / "dbt_target"),
-            "--log-path",
-            str(folder / "dbt_logs"),
-        ],
-        env=os.environ
-        | {
-            "P3_DUCKDB_PATH": str(warehouse),
-            "P3_ENV": "local",
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        },
-        check=True,
+    from p3_dagster.lib.dbt import build_marts_without_tests
+
+    done = build_marts_without_tests(
+        REPO_ROOT / "dbt_project",
+        str(Path(sys.executable).parent / "dbt"),
+        warehouse,
+        folder,
+        target="local",
     )
+    if done.returncode != 0:
+        raise SystemExit(f"dbt build of the marts failed:\n{done.stdout}{done.stderr}")
     return warehouse, {"raw load": loaded - started, "dbt marts": time.perf_counter() - loaded}
 
 

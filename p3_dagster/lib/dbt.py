@@ -87,3 +87,45 @@ def parse_manifest(project: DbtProject, executable: str, *, env: dict[str, str])
                 os.replace(scratch / name, target / name)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def build_marts_without_tests(
+    project_dir: Path, executable: str, warehouse: Path, scratch: Path, *, target: str
+) -> subprocess.CompletedProcess[str]:
+    """``dbt build`` of every model up to the marts into ``warehouse``, dbt tests skipped.
+
+    For benchmarks and test fixtures that need the marts without a Dagster run; dbt's target and
+    logs go to ``scratch`` so the project's own manifest is never touched. The caller checks
+    ``returncode`` (output is captured for its error message).
+    """
+    return subprocess.run(
+        [
+            executable,
+            "build",
+            "--quiet",
+            "--exclude",
+            "resource_type:test",
+            "resource_type:unit_test",
+            "--select",
+            "+marts",
+            "--project-dir",
+            str(project_dir),
+            "--profiles-dir",
+            str(project_dir),
+            "--target",
+            target,
+            "--target-path",
+            str(scratch / "dbt_target"),
+            "--log-path",
+            str(scratch / "dbt_logs"),
+        ],
+        env=os.environ
+        | {
+            "P3_DUCKDB_PATH": str(warehouse),
+            "P3_ENV": target,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )

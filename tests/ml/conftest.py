@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -13,6 +11,7 @@ import pytest
 from ml.features import build_features, load_inputs
 from p3_common.ergast import TABLES
 from p3_dagster.defs.resources import dbt_executable
+from p3_dagster.lib.dbt import build_marts_without_tests
 from p3_dagster.lib.ergast.demo import DemoSource
 from p3_dagster.lib.ergast.dump import DumpSource
 from p3_dagster.lib.ingest import ingest_table
@@ -35,37 +34,8 @@ def build_warehouse(folder: Path, source: DemoSource | DumpSource) -> Path:
     with duckdb.connect(str(warehouse)) as con:
         for table in TABLES:
             ingest_table(con, source, table, run_id="tests-ml", seasons=source.seasons())
-    project = REPO_ROOT / "dbt_project"
-    done = subprocess.run(
-        [
-            dbt_executable(),
-            "build",
-            "--quiet",
-            "--exclude",
-            "resource_type:test",
-            "resource_type:unit_test",
-            "--select",
-            "+marts",
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project),
-            "--target",
-            "test",
-            "--target-path",
-            str(folder / "dbt_target"),
-            "--log-path",
-            str(folder / "dbt_logs"),
-        ],
-        env=os.environ
-        | {
-            "P3_DUCKDB_PATH": str(warehouse),
-            "P3_ENV": "test",
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
+    done = build_marts_without_tests(
+        REPO_ROOT / "dbt_project", dbt_executable(), warehouse, folder, target="test"
     )
     if done.returncode != 0:
         raise RuntimeError(f"dbt build of the demo marts failed:\n{done.stdout}{done.stderr}")

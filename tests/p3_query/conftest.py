@@ -13,9 +13,8 @@ import duckdb
 import pytest
 
 from p3_common.settings import Settings
-from p3_dagster.definitions import build_definitions
 from p3_query.catalog import Catalog
-from tests.dbt.conftest import explicit_settings
+from tests.dbt.conftest import build_graph_in, explicit_settings
 from tests.fixtures.real_data import real_ergast_dir
 
 
@@ -47,31 +46,12 @@ def build_snapshot(settings: Settings) -> dg.ExecuteInProcessResult:
     Asset checks are left out (tests/dbt and the quality suites run them): the engine only needs
     the published marts, and skipping ~600 checks halves the build.
     """
-    definitions = build_definitions(settings)
     selection = (
         dg.AssetSelection.assets(dg.AssetKey(["serving", "warehouse_snapshot"]))
         .upstream()
         .without_checks()
     )
-    job = dg.define_asset_job("publish_snapshot", selection=selection)
-    resolved = dg.Definitions.merge(definitions, dg.Definitions(jobs=[job])).resolve_job_def(
-        "publish_snapshot"
-    )
-    graph = definitions.resolve_asset_graph()
-    partitions = next(
-        graph.get(k).partitions_def
-        for k in graph.get_all_asset_keys()
-        if graph.get(k).partitions_def
-    )
-    keys = partitions.get_partition_keys()
-    return resolved.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
-        tags={
-            "dagster/asset_partition_range_start": keys[0],
-            "dagster/asset_partition_range_end": keys[-1],
-        },
-        raise_on_error=False,
-    )
+    return build_graph_in(settings, dg.DagsterInstance.ephemeral(), selection)
 
 
 @pytest.fixture(scope="session")
