@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # mlflow, scikit-learn, LightGBM and matplotlib, which loading the code location does not need.
 
 from ...lib.mlflow_resource import MlflowResource
+from ..automation.policies import eager_after_checks
 from ...lib.resources import WarehouseResource
 
 MODEL_KEY = dg.AssetKey(["ml", "race_outcome_model"])
@@ -179,7 +180,7 @@ def _predictions_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         group_name="ml",
         kinds={"mlflow", "duckdb"},
         pool="duckdb_write",
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=eager_after_checks(),
         tags={"layer": "ml"},
     )
     def race_predictions(
@@ -234,7 +235,7 @@ def _lap_anomalies_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         group_name="ml",
         kinds={"python", "duckdb"},
         pool="duckdb_write",
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=eager_after_checks(),
         tags={"layer": "ml"},
     )
     def lap_time_anomalies_asset(duckdb: WarehouseResource) -> dg.MaterializeResult:
@@ -274,7 +275,7 @@ def _pit_anomalies_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         group_name="ml",
         kinds={"python", "duckdb"},
         pool="duckdb_write",
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=eager_after_checks(),
         tags={"layer": "ml"},
     )
     def pit_stop_anomalies_asset(duckdb: WarehouseResource) -> dg.MaterializeResult:
@@ -310,7 +311,7 @@ def _profiles_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         group_name="ml",
         kinds={"scikitlearn", "duckdb"},
         pool="duckdb_write",
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=eager_after_checks(),
         tags={"layer": "ml"},
     )
     def driver_race_profiles(
