@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 # mlflow, scikit-learn, LightGBM and matplotlib, which loading the code location does not need.
 
 from ...lib.mlflow_resource import MlflowResource
-from ..automation.policies import eager_after_checks
 from ...lib.resources import WarehouseResource
+from ..automation.policies import eager_after_checks
 
 MODEL_KEY = dg.AssetKey(["ml", "race_outcome_model"])
 PREDICTIONS_KEY = dg.AssetKey(["ml", "race_predictions"])
