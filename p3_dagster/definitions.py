@@ -11,6 +11,7 @@ from p3_common.settings import Settings, get_settings
 from .defs import automation, ingestion, serving, transform
 from .defs.ml import build_defs as build_ml_defs
 from .defs.resources import build_resources, build_source_resource
+from .lib.catalog import catalogued
 
 
 @functools.cache
@@ -33,7 +34,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     ]
     published = serving.build_defs(marts)
     downstream = apply_policies_to(dg.Definitions.merge(models, published))
-    return dg.Definitions.merge(
+    definitions = dg.Definitions.merge(
         raw,
         downstream,
         build_ml_defs(settings, marts),
@@ -45,6 +46,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             executor=dg.in_process_executor,
         ),
     )
+    return catalogued(definitions)
 
 
 def apply_policies_to(definitions: dg.Definitions) -> dg.Definitions:

@@ -3,13 +3,14 @@
 # No `from __future__ import annotations`: Dagster reads context and resource type hints at runtime.
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DbtProject, dbt_assets
+from dagster_dbt import DbtCliInvocation, DbtProject, dbt_assets
 
-from ...lib.dbt import DbtConfig, dbt_build_args
+from ...lib.dbt import DbtConfig, dbt_build_args, failure_summary, relation_metadata, strip_ansi
 from ...lib.dbt_translator import P3DbtTranslator
 from ...lib.resources import P3DbtCliResource
 
@@ -37,7 +38,57 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
     def dbt_models(
         context: dg.AssetExecutionContext, dbt: P3DbtCliResource, config: DbtConfig
     ) -> Iterator[Any]:
-        """Build the dbt models and run their tests (staging views, intermediate views, mart tables)."""
-        yield from dbt.cli(dbt_build_args(config), context=context).stream()
+        """Build the dbt models and run their tests (staging views, intermediate views, mart tables).
+
+        Each materialisation carries the relation's column schema (with types) and row count,
+        read from the warehouse once dbt has finished; a failure names the failed dbt nodes.
+        """
+        invocation = dbt.cli(dbt_build_args(config), context=context, raise_on_error=False)
+        events = list(invocation.stream())
+        warehouse = Path(dbt.environment.get("P3_DUCKDB_PATH", ""))
+        yield from with_relation_metadata(events, context, warehouse)
+        raise_if_failed(invocation)
 
     return dbt_models
+
+
+def with_relation_metadata(
+    events: Sequence[Any], context: dg.AssetExecutionContext, warehouse: Path
+) -> Iterator[Any]:
+    """``events`` with column schema and row count added to every model output."""
+    keys = {
+        event.output_name: context.asset_key_for_output(event.output_name)
+        for event in events
+        if isinstance(event, dg.Output)
+    }
+    found = relation_metadata(warehouse, [tuple(key.path) for key in keys.values()])
+    for event in events:
+        if isinstance(event, dg.Output) and tuple(keys[event.output_name].path) in found:
+            columns, row_count = found[tuple(keys[event.output_name].path)]
+            schema = dg.TableSchema(
+                columns=[dg.TableColumn(name=name, type=type_) for name, type_ in columns]
+            )
+            event = event.with_metadata(
+                {
+                    **event.metadata,
+                    **dg.TableMetadataSet(column_schema=schema, row_count=row_count),
+                }
+            )
+        yield event
+
+
+def raise_if_failed(invocation: DbtCliInvocation) -> None:
+    """Fail the step with the failed dbt nodes and their messages (not dbt's command line)."""
+    if invocation.process.wait() == 0:
+        return
+    summary = None
+    try:
+        summary = failure_summary(invocation.get_artifact("run_results.json"), invocation.manifest)
+    except FileNotFoundError:  # dbt failed before running anything (e.g. a compile error)
+        errors = getattr(invocation, "_error_messages", [])
+        summary = "\n".join(strip_ansi(message) for message in errors) or None
+    log = invocation.target_path / "dbt.log"
+    raise dg.Failure(
+        description=summary or f"dbt exited with code {invocation.process.returncode}.",
+        metadata={"dbt_log": dg.MetadataValue.path(str(log))},
+    )
