@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,71 @@ from .train import RaceOutcomeModel, TrainConfig, fit
 
 # The champion is compared on this metric, averaged over the held-out seasons both runs evaluated.
 PRIMARY_METRIC = "spearman"
+# Tag on runs and model versions: what the model was trained on (features, config, held-out seasons).
+FINGERPRINT_TAG = "training_fingerprint"
+
+
+@dataclass(frozen=True)
+class TrainingDecision:
+    """Whether to train, why, and (when not) the registered version that is already up to date."""
+
+    train: bool
+    reason: str
+    fingerprint: str
+    version: Any = None
+
+
+def training_fingerprint(
+    features: pd.DataFrame, config: TrainConfig, held_out: Sequence[int]
+) -> str:
+    """A 16-hex digest of the feature frame's content, the training config and held-out seasons.
+
+    Row order and column order do not matter; any changed value, row or setting does.
+    """
+    frame = features.reindex(sorted(features.columns), axis=1)
+    rows = pd.util.hash_pandas_object(frame, index=False).sort_values().to_numpy()
+    digest = hashlib.sha256(rows.tobytes())
+    settings = {
+        "columns": list(frame.columns),
+        "config": asdict(config),
+        "held_out": sorted(held_out),
+    }
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def training_decision(
+    client: MlflowClient, fingerprint: str, *, model_name: str = MODEL_NAME, force: bool = False
+) -> TrainingDecision:
+    """Train when forced, when no version (or no champion) is registered, or when no version was
+    trained on data with this fingerprint; otherwise the newest such version is up to date."""
+    if force:
+        return TrainingDecision(True, "training forced by the run config", fingerprint)
+    try:
+        versions = list(client.search_model_versions(f"name='{model_name}'"))
+    except MlflowException:
+        versions = []
+    if not versions:
+        return TrainingDecision(True, f"no model registered as {model_name} yet", fingerprint)
+    if _champion_version(client, model_name) is None:
+        return TrainingDecision(True, f"{model_name} has no champion version", fingerprint)
+    same = [v for v in versions if v.tags.get(FINGERPRINT_TAG) == fingerprint]
+    if same:
+        version = max(same, key=lambda v: int(v.version))
+        return TrainingDecision(
+            False,
+            f"model up to date (data fingerprint {fingerprint}): version {version.version} was "
+            "trained on the same features and settings",
+            fingerprint,
+            version,
+        )
+    latest = max(versions, key=lambda v: int(v.version))
+    return TrainingDecision(
+        True,
+        f"training data changed (data fingerprint {fingerprint}; latest version "
+        f"{latest.version} was trained on {latest.tags.get(FINGERPRINT_TAG, 'unrecorded data')})",
+        fingerprint,
+    )
 
 
 @dataclass(frozen=True)
@@ -99,12 +165,14 @@ def train_evaluate_register(
     held_out: Sequence[int],
     *,
     model_name: str = MODEL_NAME,
+    fingerprint: str | None = None,
 ) -> TrainingOutcome:
     """Inside the active run: evaluate walk-forward, fit on every season, log, register, compare.
 
     The ``champion`` alias moves to the new version only when it beats the current champion on
     the held-out seasons both were evaluated on (PRIMARY_METRIC); the comparison is logged.
-    Training errors propagate and fail the run.
+    ``fingerprint`` (training_fingerprint) is tagged on the run and the version, so the next
+    training_decision can tell the model is up to date. Training errors propagate and fail the run.
     """
     run = mlflow.active_run()
     if run is None:
@@ -119,6 +187,9 @@ def train_evaluate_register(
     if comparison.promote:
         client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
     client.set_model_version_tag(model_name, version, "became_champion", str(comparison.promote))
+    if fingerprint:
+        mlflow.set_tag(FINGERPRINT_TAG, fingerprint)
+        client.set_model_version_tag(model_name, version, FINGERPRINT_TAG, fingerprint)
     return TrainingOutcome(
         run_id=run.info.run_id,
         experiment_id=run.info.experiment_id,

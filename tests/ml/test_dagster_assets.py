@@ -14,7 +14,7 @@ from ml.registry import open_run, train_evaluate_register
 from ml.train import TrainConfig
 from p3_common.settings import Settings
 from p3_dagster.defs.ml import build_defs
-from p3_dagster.defs.ml.assets import MARTS_READ, MODEL_KEY, PREDICTIONS_KEY
+from p3_dagster.defs.ml.assets import MARTS_READ, MODEL_KEY, PREDICTIONS_KEY, significant
 from p3_dagster.lib.mlflow_resource import MlflowResource
 from p3_dagster.lib.resources import WarehouseResource
 
@@ -165,3 +165,49 @@ def test_race_predictions_asset_predicts_a_qualified_race_without_results_and_le
             "select count(*) from marts.fct_qualifying where race_id = ?", [race_id]
         ).fetchone()
     assert rows == (qualifiers[0], 1, race_id, 0, 0)  # type: ignore[index]
+
+
+def test_the_model_trains_only_when_missing_or_its_data_changed(
+    ml_defs: dg.Definitions,
+    resources: dict[str, dg.ConfigurableResource],
+    demo_warehouse: Path,
+    tmp_path: Path,
+) -> None:
+    shutil.copyfile(demo_warehouse, tmp_path / "warehouse.duckdb")
+    model_asset = [a for a in ml_defs.assets or [] if MODEL_KEY in a.keys]  # type: ignore[union-attr]
+    config = {"ops": {"ml__race_outcome_model": {"config": {"n_estimators": 40}}}}
+
+    def train() -> dict[str, object]:
+        result = dg.materialize(
+            model_asset,  # type: ignore[arg-type]
+            resources=resources,
+            instance=dg.DagsterInstance.ephemeral(),
+            run_config=config,
+        )
+        assert result.success
+        return _metadata(result, MODEL_KEY)
+
+    first = train()
+    assert str(first["training"]).startswith("trained: no model registered")
+    second = train()
+    assert second["training"] == (
+        f"skipped: model up to date (data fingerprint {first['data_fingerprint']}): version "
+        f"{first['model_version']} was trained on the same features and settings"
+    )
+    assert second["model_version"] == first["model_version"]
+    assert second["model/spearman"] == first["model/spearman"]
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:  # one result changes
+        con.execute(
+            "update marts.fct_race_results set grid = grid + 1 "
+            "where result_id = (select max(result_id) from marts.fct_race_results)"
+        )
+    third = train()
+    assert str(third["training"]).startswith("trained: training data changed")
+    assert third["data_fingerprint"] != first["data_fingerprint"]
+    assert int(third["model_version"]) == int(first["model_version"]) + 1  # type: ignore[call-overload]
+
+
+def test_model_metrics_in_metadata_have_four_significant_digits() -> None:
+    assert significant(0.123456789) == 0.1235
+    assert significant(-0.00098765) == -0.0009877
+    assert significant(12.3456) == 12.35

@@ -15,7 +15,9 @@ from ml.tables import replace_table
 from ml.train import TrainConfig as ModelConfig
 
 if TYPE_CHECKING:
-    from ml.registry import TrainingOutcome
+    from mlflow import MlflowClient
+
+    from ml.registry import TrainingDecision, TrainingOutcome
 
 # ml.registry, ml.predict, ml.patterns and ml.plots are imported inside the assets: they pull in
 # mlflow, scikit-learn, LightGBM and matplotlib, which loading the code location does not need.
@@ -61,6 +63,10 @@ class TrainConfig(dg.Config):
     learning_rate: float = _DEFAULTS.learning_rate
     num_leaves: int = _DEFAULTS.num_leaves
     min_child_samples: int = _DEFAULTS.min_child_samples
+    force: bool = Field(
+        default=False,
+        description="Train and register a new version even when the model is up to date.",
+    )
 
     def training_config(self) -> ModelConfig:
         """The ml.train configuration these settings describe."""
@@ -124,21 +130,71 @@ def _model_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         season (train before S, test on S) against the grid and constructor-form baselines, then
         fitted on every season and registered; the `champion` alias moves only when the new
         version beats the champion on the same held-out seasons. Runs on the monthly schedule
-        (`train_models_monthly_schedule`) or on demand, never on every new race.
+        (`train_models_monthly_schedule`) or on demand, never on every new race, and trains only
+        when no model is registered or the training data changed (a fingerprint of the feature
+        frame and settings, tagged on each version); otherwise it records "model up to date".
         """
-        from ml.registry import comparison_json, train_evaluate_register
+        from mlflow import MlflowClient
+
+        from ml.registry import (
+            comparison_json,
+            train_evaluate_register,
+            training_decision,
+            training_fingerprint,
+        )
 
         with duckdb.get_connection() as con:
             inputs = load_inputs(con)
         features = build_features(inputs)
         held_out = config.held_out_seasons or default_held_out(features)
+        settings = config.training_config()
+        fingerprint = training_fingerprint(features, settings, held_out)
+        client = MlflowClient(tracking_uri=mlflow.tracking_uri)
+        decision = training_decision(client, fingerprint, force=config.force)
+        context.log.info(decision.reason)
+        if not decision.train:
+            return dg.MaterializeResult(metadata=_up_to_date_metadata(decision, client, mlflow))
         tags = {"dagster/run_id": context.run.run_id, "dagster/asset": MODEL_KEY.to_user_string()}
         with mlflow.start_run(run_name=f"dagster-{context.run.run_id[:8]}", tags=tags):
-            outcome = train_evaluate_register(features, config.training_config(), held_out)
+            outcome = train_evaluate_register(features, settings, held_out, fingerprint=fingerprint)
         context.log.info(comparison_json(outcome.comparison))
-        return dg.MaterializeResult(metadata=_model_metadata(outcome, mlflow))
+        return dg.MaterializeResult(
+            metadata={
+                "training": f"trained: {decision.reason}",
+                "data_fingerprint": fingerprint,
+                **_model_metadata(outcome, mlflow),
+            }
+        )
 
     return race_outcome_model
+
+
+def significant(value: float, digits: int = 4) -> float:
+    """``value`` rounded to ``digits`` significant digits (metrics read better without noise)."""
+    return float(f"{value:.{digits}g}")
+
+
+def _up_to_date_metadata(
+    decision: "TrainingDecision", client: "MlflowClient", mlflow: MlflowResource
+) -> dict[str, object]:
+    from ml.predict import MODEL_NAME
+
+    version = decision.version
+    run = client.get_run(version.run_id)
+    return {
+        "training": f"skipped: {decision.reason}",
+        "data_fingerprint": decision.fingerprint,
+        "mlflow_run_id": version.run_id,
+        "mlflow_run": dg.MetadataValue.url(mlflow.run_url(run.info.experiment_id, version.run_id)),
+        "model_version": str(version.version),
+        "model_uri": f"models:/{MODEL_NAME}/{version.version}",
+        "model_link": dg.MetadataValue.url(mlflow.model_url(MODEL_NAME, str(version.version))),
+        **{  # the overall metrics of that run, named as a training run names them
+            key.replace("/overall/", "/"): dg.MetadataValue.float(significant(value))
+            for key, value in sorted(run.data.metrics.items())
+            if "/overall/" in key
+        },
+    }
 
 
 def _model_metadata(outcome: "TrainingOutcome", mlflow: MlflowResource) -> dict[str, object]:
@@ -161,9 +217,10 @@ def _model_metadata(outcome: "TrainingOutcome", mlflow: MlflowResource) -> dict[
         "champion_decision": outcome.comparison.reason,
         "held_out_seasons": dg.MetadataValue.json(evaluation.seasons),
         "evaluation": dg.MetadataValue.md(evaluation.to_markdown()),
-        **{key: dg.MetadataValue.float(value) for key, value in overall.items()},
-        "spearman_vs_grid": evaluation.metric("model", "spearman")
-        - evaluation.metric("grid", "spearman"),
+        **{key: dg.MetadataValue.float(significant(value)) for key, value in overall.items()},
+        "spearman_vs_grid": significant(
+            evaluation.metric("model", "spearman") - evaluation.metric("grid", "spearman")
+        ),
         "feature_importance_plot": dg.MetadataValue.md(
             markdown_image(outcome.figures["feature_importance"], "feature importance")
         ),
@@ -335,7 +392,7 @@ def _profiles_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             metadata={
                 "dagster/row_count": len(table),
                 "clusters": len(result.clusters),
-                "silhouette": result.silhouette,
+                "silhouette": significant(result.silhouette),
                 "cluster_descriptions": dg.MetadataValue.md(
                     result.clusters[["cluster", "name", "size", "description"]].to_markdown(
                         index=False
