@@ -6,6 +6,7 @@ so ``p3 query`` and ``p3 cache`` start in well under a second.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
@@ -51,12 +52,55 @@ def materialize(
 ) -> None:
     """Materialise the selected assets over every configured season, in one run, with live progress.
 
-    The run is recorded in the local Dagster instance, so `make dev` shows it afterwards.
+    The run is a run of the code location's ``materialize_everything_job`` in the local Dagster
+    instance, so `make dev` shows it afterwards and can re-execute it.
     """
+    started = time.monotonic()
+    settings = _settings_or_exit()
+    seasons = _seasons_or_exit(settings)
+    console.print(
+        f"[bold]P3[/bold] source [cyan]{settings.source}[/cyan], seasons "
+        f"{_ranges(seasons)}; loading Dagster and the pipeline code "
+        f"[dim]({time.monotonic() - started:.1f}s)[/dim]",
+        soft_wrap=True,
+    )
     from .materialize import run_materialize
 
-    if not run_materialize(_settings(), select):
+    if not run_materialize(settings, select):
         raise typer.Exit(1)
+
+
+def _settings_or_exit() -> Settings:
+    """Settings, or one line naming what is wrong and exit code 2 (before Dagster is imported)."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        typer.echo(f"p3: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _seasons_or_exit(settings: Settings) -> list[int]:
+    """The seasons the run loads; a source that cannot provide them is one line and exit code 2."""
+    from .lib.ergast.errors import SourceError
+    from .lib.ergast.source import available_seasons, seasons_to_load
+
+    try:
+        available = available_seasons(
+            settings.source,
+            ergast_dir=str(settings.ergast_dir) if settings.ergast_dir else None,
+            demo_seed=settings.demo_seed,
+        )
+        return seasons_to_load(settings.source, available, settings.seasons)
+    except (SourceError, OSError, ValueError) as exc:
+        where = f" (P3_ERGAST_DIR={settings.ergast_dir})" if settings.source == "dump" else ""
+        typer.echo(f"p3: source {settings.source}{where}: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _ranges(seasons: list[int]) -> str:
+    from .lib.ergast.source import season_ranges
+
+    return season_ranges(seasons)
 
 
 app.command("query")(query_command)

@@ -9,6 +9,7 @@ import dagster as dg
 from p3_common.settings import Settings, get_settings
 
 from .defs import automation, ingestion, serving, transform
+from .defs.jobs import materialize_everything_job
 from .defs.ml import build_defs as build_ml_defs
 from .defs.resources import build_resources, build_source_resource
 from .lib.catalog import catalogued
@@ -22,7 +23,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     (prepare_if_dev); otherwise the manifest must exist (`make manifest`). The only other I/O is
     reading the season list of a local dump.
     """
-    seasons = list(settings.seasons or build_source_resource(settings).default_seasons())
+    seasons = build_source_resource(settings).seasons_to_load(settings.seasons)
 
     raw = ingestion.build_defs(settings, seasons)
     models = transform.build_defs(settings)
@@ -40,6 +41,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_ml_defs(settings, marts),
         automation.build_defs(settings),
         dg.Definitions(
+            jobs=[materialize_everything_job],
             resources=build_resources(settings),
             # One DuckDB writer at a time makes steps sequential anyway; the multiprocess
             # executor would only add ~8 s of process start-up per step on 2 cores.

@@ -18,13 +18,13 @@ import duckdb
 from dagster_dbt import DbtCliInvocation, DbtCliResource
 from pydantic import Field
 
-from p3_common.settings import FIRST_SEASON, SourceKind
+from p3_common.settings import SourceKind
 
 from .ergast.demo import DemoSource
 from .ergast.dump import DumpSource
 from .ergast.jolpica import JolpicaSource
 from .ergast.jolpica_client import JolpicaClient, RateLimiter
-from .ergast.source import ErgastSource, WarehouseCatalog
+from .ergast.source import ErgastSource, WarehouseCatalog, available_seasons, seasons_to_load
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -162,12 +162,11 @@ class ErgastSourceResource(dg.ConfigurableResource):
         """Every season the source has, computed without network access (used for partitions)."""
         if self.kind == "demo":
             return _demo_source(self.demo_seed).seasons()
-        if self.kind == "dump":
-            if not self.ergast_dir:
-                raise ValueError("the dump source needs ergast_dir (P3_ERGAST_DIR)")
-            return DumpSource(Path(self.ergast_dir)).seasons()
-        # The API's season list would cost a request at definition load; F1 seasons are known.
-        return list(range(FIRST_SEASON, datetime.now(UTC).year + 1))
+        return available_seasons(self.kind, ergast_dir=self.ergast_dir, demo_seed=self.demo_seed)
+
+    def seasons_to_load(self, requested: Sequence[int] | None) -> list[int]:
+        """``requested`` (P3_SEASONS) or every season; a season the source lacks is an error."""
+        return seasons_to_load(self.kind, self.default_seasons(), requested)
 
 
 @functools.lru_cache(maxsize=4)

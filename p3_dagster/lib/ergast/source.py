@@ -72,3 +72,63 @@ class WarehouseCatalog(Protocol):
     def existing_rows(self, table: str, season: int) -> pa.Table:
         """The rows of a race-scoped table currently loaded for ``season`` (contract columns only)."""
         ...
+
+
+def season_ranges(seasons: list[int] | tuple[int, ...]) -> str:
+    """``[2019, 2020, 2021, 2023]`` as ``"2019-2021, 2023"``."""
+    spans: list[list[int]] = []
+    for season in sorted(set(seasons)):
+        if spans and season == spans[-1][1] + 1:
+            spans[-1][1] = season
+        else:
+            spans.append([season, season])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans) or "none"
+
+
+def seasons_to_load(
+    source: str, available: list[int], requested: tuple[int, ...] | list[int] | None
+) -> list[int]:
+    """The seasons a run loads: ``requested`` (P3_SEASONS) if the source has them all, else all.
+
+    Raises ``SourceError`` naming the seasons the source has when it has none, or lacks a
+    requested one: loading a season the source lacks would load 0 rows and pass every check.
+    """
+    from .errors import SourceError
+
+    if not available:
+        raise SourceError(source, "races", "the source has no seasons (no races to load)")
+    if not requested:
+        return sorted(available)
+    missing = sorted(set(requested) - set(available))
+    if missing:
+        raise SourceError(
+            source,
+            "races",
+            f"P3_SEASONS asks for {season_ranges(missing)}, which this source does not have; "
+            f"it has {season_ranges(available)}",
+        )
+    return sorted(requested)
+
+
+def available_seasons(kind: str, *, ergast_dir: str | None, demo_seed: int) -> list[int]:
+    """Every season source ``kind`` has, without network access and without Dagster.
+
+    The API's season list would cost a request; its seasons are F1's (1950 to this year).
+    """
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from p3_common.settings import FIRST_SEASON
+
+    if kind == "demo":
+        from .demo import DemoSource
+
+        return DemoSource(seed=demo_seed).seasons()
+    if kind == "dump":
+        from .dump import DumpSource
+        from .errors import SourceError
+
+        if not ergast_dir:
+            raise SourceError("dump", "*", "the dump source needs P3_ERGAST_DIR")
+        return DumpSource(Path(ergast_dir)).seasons()
+    return list(range(FIRST_SEASON, datetime.now(UTC).year + 1))
