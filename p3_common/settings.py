@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -28,6 +29,7 @@ JOLPICA_BASE_URL = "https://api.jolpi.ca/ergast/f1"
 Environment = Literal["local", "test", "prod"]
 SourceKind = Literal["demo", "dump", "jolpica"]
 
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 _SEASON_ITEM = re.compile(r"^\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?$")
 
 
@@ -82,7 +84,16 @@ class Settings(BaseSettings):
     jolpica_url: AnyHttpUrl = AnyHttpUrl(JOLPICA_BASE_URL)
     jolpica_burst_per_second: PositiveFloat = 4.0
     jolpica_hourly_limit: PositiveInt = 500
-    jolpica_timeout_seconds: PositiveFloat = 20.0
+    jolpica_timeout_seconds: PositiveFloat = Field(
+        default=20.0, description="Longest wait for one read from the API (httpx timeout)."
+    )
+    jolpica_request_deadline_seconds: PositiveFloat = Field(
+        default=60.0,
+        description="Longest time one API request may take, retries and slow bodies included.",
+    )
+    jolpica_step_deadline_seconds: PositiveFloat = Field(
+        default=600.0, description="Longest time loading one table (one season of it) may take."
+    )
     seasons: Annotated[tuple[int, ...] | None, NoDecode, BeforeValidator(parse_seasons)] = None
     demo_seed: int = Field(default=2024, description="Seed of the synthetic demo championship.")
     alert_webhook: AnyHttpUrl | None = Field(
@@ -97,6 +108,28 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "P3_MLFLOW_TRACKING_URI"),
         description="MLflow tracking URI; unset = a SQLite store under P3_HOME/mlflow.",
     )
+
+    @field_validator("ergast_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # An empty path would resolve to the repository root and be read as a dump folder.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is set but empty; unset it or give a folder or .zip of Ergast CSVs")
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # unset or empty: the embedded cache
+        text = str(value).strip()
+        parts = urlsplit(text)
+        if parts.scheme not in _REDIS_SCHEMES or not (parts.hostname or parts.path):
+            raise ValueError(
+                "is not a Redis URL; use redis://host:6379/0, rediss://host:6380/0 or "
+                "unix:///path/to/redis.sock (unset it for the embedded cache)"
+            )
+        return text
 
     @field_validator(
         "home", "duckdb_path", "serving_duckdb_path", "ergast_dir", "cache_dir", mode="after"
@@ -117,6 +150,12 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri is None:
             store = self.home / "mlflow" / "mlflow.db"
             object.__setattr__(self, "mlflow_tracking_uri", f"sqlite:///{store}")
+        if self.serving_duckdb_path.resolve() == self.duckdb_path.resolve():
+            raise ValueError(
+                f"P3_SERVING_DUCKDB_PATH is the warehouse file {self.duckdb_path} "
+                "(P3_DUCKDB_PATH); publishing would replace the warehouse: give the snapshot "
+                "its own path"
+            )
         if self.source == "dump" and self.ergast_dir is None:
             raise ValueError("P3_SOURCE=dump needs P3_ERGAST_DIR (a folder or .zip of Ergast CSVs)")
         if self.ergast_dir is not None and not self.ergast_dir.exists():
@@ -155,6 +194,8 @@ def load_settings() -> Settings:
             var = f"P3_{field.upper()}" if field else "P3 settings"
             message = str(error["msg"]).removeprefix("Value error, ")
             lines.append(f"{var}: {message} (got {error.get('input')!r})" if field else message)
+        if len(lines) == 1:  # the usual case: one line a user can read in a terminal
+            raise SettingsError(f"invalid P3 configuration: {lines[0]}") from None
         raise SettingsError("invalid P3 configuration:\n  " + "\n  ".join(lines)) from None
 
 

@@ -83,3 +83,72 @@ def test_dump_source_requires_an_existing_ergast_dir(
         load_settings()
     monkeypatch.setenv("P3_ERGAST_DIR", str(tmp_path))
     assert load_settings().ergast_dir == tmp_path
+
+
+@pytest.mark.parametrize(
+    "value", ["notaurl", "http://127.0.0.1:6379/0", "redis://", "127.0.0.1:6379"]
+)
+def test_a_redis_url_that_is_not_one_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("P3_REDIS_URL", value)
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings()
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert message.startswith("invalid P3 configuration: P3_REDIS_URL: is not a Redis URL")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("rediss://cache.example.invalid:6380/1", "rediss://cache.example.invalid:6380/1"),
+        ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+        ("", None),
+    ],
+)
+def test_redis_urls_and_an_empty_value_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str | None
+) -> None:
+    monkeypatch.setenv("P3_REDIS_URL", value)
+    assert load_settings().redis_url == expected
+
+
+@pytest.mark.parametrize("source", ["demo", "dump"])
+def test_an_empty_ergast_dir_is_an_error_not_the_repository_root(
+    monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    monkeypatch.setenv("P3_SOURCE", source)
+    monkeypatch.setenv("P3_ERGAST_DIR", "")
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings()
+    assert str(excinfo.value) == (
+        "invalid P3 configuration: P3_ERGAST_DIR: is set but empty; unset it or give a folder "
+        "or .zip of Ergast CSVs (got '')"
+    )
+
+
+def test_the_snapshot_may_not_be_the_warehouse(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("P3_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("P3_SERVING_DUCKDB_PATH", str(tmp_path / "sub" / ".." / "w.duckdb"))
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings()
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert "P3_SERVING_DUCKDB_PATH is the warehouse file" in message
+    assert "P3_DUCKDB_PATH" in message
+
+
+def test_jolpica_deadlines_default_to_a_minute_per_request_and_ten_per_table() -> None:
+    settings = load_settings()
+    assert settings.jolpica_request_deadline_seconds == 60.0
+    assert settings.jolpica_step_deadline_seconds == 600.0
+
+
+def test_jolpica_deadlines_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("P3_JOLPICA_REQUEST_DEADLINE_SECONDS", "0")
+    with pytest.raises(SettingsError, match="P3_JOLPICA_REQUEST_DEADLINE_SECONDS"):
+        load_settings()
