@@ -27,7 +27,7 @@ from .result import QueryResult, ResultTable
 from .spec import SpecError, parse_spec
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one message, one line
 
 _FORMAT_HELP = (
     "table (Rich tables), json, csv, parquet, arrow or markdown. Default: table on a terminal, "

@@ -127,6 +127,14 @@ class SnapshotPool:
             database.execute(f"ATTACH {_sql_string(str(self.path))} AS snapshot (READ_ONLY)")
             database.execute("USE snapshot")
             catalog = Catalog.load(database)
+        except duckdb.Error as exc:
+            # A corrupt, truncated or foreign file, or one without the published marts.
+            database.close()
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SnapshotUnavailable(
+                f"the published snapshot {self.path} cannot be read ({reason}); publish it "
+                "again with `p3 materialize` (or the serving/warehouse_snapshot asset)"
+            ) from None
         except Exception:
             database.close()
             raise

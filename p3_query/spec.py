@@ -353,8 +353,21 @@ def _statistic_order(name: str) -> tuple[int, int, str]:
     return (2, 0, name)
 
 
+# Limits checked before validation, so a hostile spec fails fast with one line instead of
+# exhausting memory or CPU (a YAML alias bomb, 300k unknown keys, JSON nested 100k deep).
+MAX_SPEC_BYTES = 64 * 1024  # a real spec is a few hundred bytes
+MAX_SPEC_DEPTH = 8  # spec -> statistics -> {correlation: [...]} is 3 levels
+MAX_SPEC_ALIASES = 16  # YAML aliases (*name); anchors are rarely useful in a spec
+MAX_SPEC_NODES = 2_000  # keys + list items + scalars after alias expansion
+MAX_SPEC_FIELDS = 32  # top-level keys; a spec has 10 fields
+
+
 def parse_spec(source: str | Path | dict[str, Any]) -> QuerySpec:
-    """A spec from a dict, JSON text, or a path to a .json/.yaml/.yml file; SpecError if invalid."""
+    """A spec from a dict, JSON text, or a path to a .json/.yaml/.yml file; SpecError if invalid.
+
+    Size, nesting depth, YAML aliases and the number of keys and items are limited
+    (``MAX_SPEC_*``) before any validation runs; each violation is one line.
+    """
     data: Any = source
     if isinstance(source, Path) or (
         isinstance(source, str)
@@ -364,17 +377,13 @@ def parse_spec(source: str | Path | dict[str, Any]) -> QuerySpec:
         path = Path(source)
         if not path.is_file():
             raise SpecError(f"spec file not found: {path}")
-        text = path.read_text()
+        text = _read_text(path)
         if path.suffix.lower() in {".yaml", ".yml"}:
-            import yaml  # only needed for YAML specs
-
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise SpecError(f"{path} is not valid YAML: {exc}") from None
+            data = _yaml(text, str(path))
         else:
             data = _json(text, str(path))
     elif isinstance(source, str):
+        _check_size(len(source.encode("utf-8", "surrogatepass")), "the spec")
         data = _json(source, "the spec")
     if not isinstance(data, dict):
         raise SpecError("a spec is a JSON/YAML object with at least entity and metrics")
@@ -383,17 +392,133 @@ def parse_spec(source: str | Path | dict[str, Any]) -> QuerySpec:
 
 def validate_spec(data: dict[str, Any]) -> QuerySpec:
     """Validate a spec dict, turning pydantic errors into one readable SpecError."""
+    check_spec_shape(data)
     try:
         return QuerySpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_readable(exc)) from None
 
 
+def check_spec_shape(data: Any) -> None:
+    """Refuse a document too deep, too big or with too many fields, without expanding it.
+
+    Walks at most ``MAX_SPEC_NODES`` nodes, so a structure that shares sub-lists (what YAML
+    aliases build) is counted as expanded but never walked further than the limit.
+    """
+    if isinstance(data, dict) and len(data) > MAX_SPEC_FIELDS:
+        raise SpecError(
+            f"invalid query spec: {len(data)} fields, at most {MAX_SPEC_FIELDS} allowed; "
+            f"fields are: {', '.join(QuerySpec.model_fields)}"
+        )
+    budget = MAX_SPEC_NODES
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise SpecError(
+                f"invalid query spec: more than {MAX_SPEC_NODES} keys, items and values "
+                "(after expanding YAML aliases)"
+            )
+        if depth > MAX_SPEC_DEPTH:
+            raise SpecError(f"invalid query spec: nested deeper than {MAX_SPEC_DEPTH} levels")
+        if isinstance(node, dict):
+            budget -= len(node)  # the keys
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node)
+
+
+def _check_size(size: int, what: str) -> None:
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(f"{what} is {size:,} bytes; a spec may be at most {MAX_SPEC_BYTES:,} bytes")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        _check_size(path.stat().st_size, str(path))
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read spec file {path}: {exc.strerror or exc}") from None
+    _check_size(len(raw), str(path))  # it may have grown since stat
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
+def _yaml(text: str, what: str) -> Any:
+    import yaml  # only needed for YAML specs
+
+    class _LimitedLoader(yaml.SafeLoader):
+        """A safe loader that refuses many aliases and deep nesting while composing."""
+
+        aliases = 0
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_SPEC_ALIASES:
+                    raise SpecError(
+                        f"{what}: more than {MAX_SPEC_ALIASES} YAML aliases (*name); "
+                        "write the values out"
+                    )
+            self.depth += 1
+            try:
+                if self.depth > MAX_SPEC_DEPTH:
+                    raise SpecError(
+                        f"invalid query spec: {what} is nested deeper than {MAX_SPEC_DEPTH} levels"
+                    )
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    loader = _LimitedLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        first = " ".join(str(exc).split())
+        raise SpecError(f"{what} is not valid YAML: {first}") from None
+    finally:
+        loader.dispose()
+
+
 def _json(text: str, what: str) -> Any:
+    depth = _json_depth(text)
+    if depth > MAX_SPEC_DEPTH:
+        raise SpecError(f"invalid query spec: {what} is nested deeper than {MAX_SPEC_DEPTH} levels")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError(f"{what} is not valid JSON: {exc}") from None
+
+
+def _json_depth(text: str) -> int:
+    """The deepest ``[``/``{`` nesting in JSON text, strings skipped (a linear scan)."""
+    deepest = depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_SPEC_DEPTH:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _readable(exc: ValidationError) -> str:

@@ -232,3 +232,40 @@ def test_specs_parse_from_json_text_and_json_or_yaml_files(tmp_path: Path) -> No
 def test_unreadable_specs_are_rejected_with_the_reason(text: str, says: str) -> None:
     with pytest.raises(SpecError, match=says):
         parse_spec(text)
+
+
+# --------------------------------------------------------------------------- limits before validation
+
+
+def test_yaml_aliases_past_the_limit_are_refused_before_expansion(tmp_path: Path) -> None:
+    spec_file = tmp_path / "aliases.yaml"
+    refs = ", ".join(["*w"] * 17)
+    spec_file.write_text(f"entity: constructor\nx: &w wins\nmetrics: [{refs}]\n")
+    with pytest.raises(SpecError, match="more than 16 YAML aliases"):
+        parse_spec(spec_file)
+
+
+def test_a_few_yaml_aliases_are_fine(tmp_path: Path) -> None:
+    spec_file = tmp_path / "aliases.yaml"
+    spec_file.write_text("entity: &e constructor\nmetrics: [wins]\ngroup_by: [entity]\n")
+    assert parse_spec(spec_file).entity == "constructor"
+
+
+def test_shared_sublists_count_as_expanded_and_stop_at_the_node_budget() -> None:
+    inner = ["wins"] * 50
+    data: dict[str, Any] = {"entity": "constructor", "metrics": [inner] * 50}  # 2,500 values
+    with pytest.raises(SpecError, match="more than 2000 keys, items and values"):
+        validate_spec(data)
+
+
+def test_nesting_and_field_count_are_limited_for_dicts_too() -> None:
+    with pytest.raises(SpecError, match="nested deeper than 8 levels"):
+        validate_spec({"entity": "constructor", "metrics": [[[[[[[[["wins"]]]]]]]]]})
+    with pytest.raises(SpecError, match="40 fields, at most 32 allowed"):
+        validate_spec({f"k{i}": 0 for i in range(40)})
+
+
+def test_json_depth_ignores_brackets_inside_strings() -> None:
+    text = json.dumps({"entity": "constructor", "metrics": ["wins"], "ids": ["[" * 50]})
+    with pytest.raises(SpecError, match="not an integer id or a ref"):
+        parse_spec(text)
