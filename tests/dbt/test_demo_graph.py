@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import dagster as dg
+import duckdb
 import pytest
 
+from p3_dagster.definitions import build_definitions
 from p3_dagster.lib.publish import read_snapshot
-from tests.dbt.conftest import BuiltGraph
+from tests.dbt.conftest import BuiltGraph, build_graph_in, explicit_settings
 
 pytestmark = pytest.mark.slow
 
@@ -99,3 +104,56 @@ def test_official_and_computed_champions_agree_on_demo_data(demo_graph: BuiltGra
         "where abs(points - official_points) > 1e-6"
     )
     assert differ == []
+
+
+def test_every_event_lands_on_an_asset_of_the_graph(demo_graph: BuiltGraph) -> None:
+    # dbt source tests used to be observed on `ergast/ergast__*`, keys outside the graph.
+    defined = set(build_definitions(demo_graph.settings).resolve_asset_graph().get_all_asset_keys())
+    events = demo_graph.result.all_events
+    touched = {e.asset_key for e in events if e.asset_key is not None}
+    touched |= {e.asset_key for e in demo_graph.result.get_asset_check_evaluations()}
+    assert touched and touched - defined == set()
+    observed = {
+        e.asset_key
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION and e.asset_key
+    }
+    assert dg.AssetKey(["raw", "ergast__drivers"]) in observed  # its source tests' results
+
+
+def test_dbt_materialisations_carry_column_types_and_row_counts(demo_graph: BuiltGraph) -> None:
+    by_key = {
+        e.asset_key: e.materialization.metadata
+        for e in demo_graph.result.get_asset_materialization_events()
+    }
+    for key in (["marts", "fct_race_results"], ["staging", "stg_ergast__results"]):
+        metadata = by_key[dg.AssetKey(key)]
+        name = ".".join(key)
+        count = metadata["dagster/row_count"].value
+        assert count == demo_graph.scalar(f"select count(*) from {name}") > 0
+        schema = metadata["dagster/column_schema"].value
+        columns = {c.name: c.type for c in schema.columns}
+        assert columns["race_id"] in {"INTEGER", "BIGINT"}, columns
+        assert all(columns.values()), columns
+
+
+def test_a_failed_dbt_test_names_the_failed_nodes_without_colour_codes(
+    demo_graph: BuiltGraph, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy2(demo_graph.settings.warehouse_path, warehouse)
+    with duckdb.connect(str(warehouse)) as con:  # a driver listed twice
+        con.execute("insert into raw.ergast__drivers select * from raw.ergast__drivers limit 1")
+    settings = explicit_settings(tmp_path / "home", duckdb_path=warehouse)
+    result = build_graph_in(
+        settings,
+        dg.DagsterInstance.ephemeral(),
+        dg.AssetSelection.groups("staging", "intermediate", "marts"),
+    )
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.message
+    assert "\x1b[" not in message
+    assert "--select" not in message and "fct_race_results" not in message.splitlines()[0]
+    assert "source_unique_ergast_ergast__drivers_driver_id" in message, message
+    assert "failing rows" in message and len(message.splitlines()) < 20, message

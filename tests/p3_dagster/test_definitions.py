@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -150,6 +151,75 @@ def test_results_depend_on_the_tables_their_ids_reference() -> None:
         "ergast__constructors",
         "ergast__status",
     }
+
+
+def test_no_check_or_dependency_points_outside_the_graph() -> None:
+    graph = build_definitions(load_settings()).resolve_asset_graph()
+    defined = set(graph.get_all_asset_keys())
+    referenced = {key.asset_key for key in graph.asset_check_keys}
+    for key in defined:
+        referenced |= graph.get(key).parent_keys | graph.get(key).child_keys
+    for check in graph.asset_check_keys:
+        referenced |= {dep.asset_key for dep in graph.get_check_spec(check).additional_deps}
+    assert referenced - defined == set()
+    assert not [key for key in defined if key.path[0] == "ergast"]
+
+
+def test_dbt_sources_resolve_to_the_raw_ingestion_assets() -> None:
+    from p3_dagster.defs.transform.project import dbt_project
+    from p3_dagster.lib.dbt_translator import P3DbtTranslator
+
+    manifest = json.loads(Path(dbt_project("test").manifest_path).read_text())
+    translator = P3DbtTranslator()
+    sources = {translator.get_asset_key(props) for props in manifest["sources"].values()}
+    assert sources == RAW_KEYS
+
+
+def test_every_asset_has_owners_and_a_code_reference_and_dbt_models_a_column_schema() -> None:
+    graph = build_definitions(load_settings()).resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners and all(o.startswith("team:") for o in node.owners), key
+        references = node.metadata.get("dagster/code_references")
+        assert references and references.code_references, key
+        if "dbt" in node.kinds:
+            files = {Path(r.file_path).suffix for r in references.code_references}
+            assert files & {".sql", ".csv"}, key  # the model's SQL, or the seed's CSV
+            schema = node.metadata.get("dagster/column_schema")
+            assert isinstance(schema, dg.TableSchema) and schema.columns, key
+    fct = graph.get(dg.AssetKey(["marts", "fct_race_results"]))
+    assert fct.owners == ["team:analytics"]
+    assert graph.get(dg.AssetKey(["ml", "race_outcome_model"])).owners == ["team:ml"]
+
+
+def test_every_job_schedule_sensor_asset_and_check_is_described() -> None:
+    defs = build_definitions(load_settings())
+    graph = defs.resolve_asset_graph()
+    missing = [
+        f"job {j.name}" for j in defs.jobs or [] if not defs.resolve_job_def(j.name).description
+    ]
+    missing += [
+        f"schedule {s.name}"
+        for s in defs.schedules or []
+        if not (defs.resolve_schedule_def(s.name).description or "").strip()
+    ]
+    missing += [
+        f"sensor {s.name}"
+        for s in defs.sensors or []
+        if not (defs.resolve_sensor_def(s.name).description or "").strip()
+    ]
+    missing += [f"asset {k}" for k in graph.get_all_asset_keys() if not graph.get(k).description]
+    missing += [f"asset {k} kind" for k in graph.get_all_asset_keys() if not graph.get(k).kinds]
+    missing += [
+        f"check {k}"
+        for k in graph.asset_check_keys
+        if not (graph.get_check_spec(k).description or "").strip()
+    ]
+    assert missing == []
+    singular = graph.get_check_spec(
+        dg.AssetCheckKey(dg.AssetKey(["marts", "dim_races"]), "dim_races_rounds_are_contiguous")
+    )
+    assert "rounds run exactly" in (singular.description or "")
 
 
 def test_loading_the_code_location_does_no_io(tmp_path: Path) -> None:

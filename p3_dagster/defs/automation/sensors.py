@@ -45,6 +45,10 @@ def build_run_failure_alert_sensor(webhook_url: str | None) -> dg.SensorDefiniti
         name="run_failure_alert_sensor",
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
+        description=(
+            "Alerts on every failed run of this code location: a structured JSON log line, and a "
+            "JSON POST to P3_ALERT_WEBHOOK when it is set."
+        ),
     )
     def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
         """Sends an alert for every failed run of this code location: a structured JSON log line,

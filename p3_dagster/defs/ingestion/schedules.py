@@ -28,6 +28,10 @@ def build_schedules(seasons: list[int]) -> list[dg.ScheduleDefinition]:
         cron_schedule="0 6 * * 1",
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=(
+            "Reload the current season's partition every Monday at 06:00 UTC, the morning after "
+            "a race weekend; skips seasons outside P3_SEASONS."
+        ),
     )
     def weekly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         """Reload the current season every Monday at 06:00 UTC, the morning after a race weekend."""
@@ -39,6 +43,10 @@ def build_schedules(seasons: list[int]) -> list[dg.ScheduleDefinition]:
         cron_schedule="0 7 * 3-12 *",
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=(
+            "Reload the current season's partition daily at 07:00 UTC from March to December, "
+            "catching late classification changes (penalties, disqualifications)."
+        ),
     )
     def daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         """Reload the current season daily at 07:00 UTC during the racing months (March-December),

@@ -24,6 +24,11 @@ def build_new_race_results_sensor(seasons: list[int]) -> dg.SensorDefinition:
         job=ingest_ergast_job,
         minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.STOPPED,
+        description=(
+            "Asks the source for its latest completed race (one calendar call per tick) and "
+            "reloads the seasons of races newer than the cursor (last season-round seen); dbt, "
+            "the snapshot and the cache follow through automation conditions."
+        ),
     )
     def new_race_results_sensor(
         context: dg.SensorEvaluationContext, ergast: ErgastSourceResource

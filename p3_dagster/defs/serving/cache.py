@@ -29,6 +29,8 @@ def build_cache_asset() -> dg.AssetsDefinition:
         key=CACHE_KEY,
         deps=[SNAPSHOT_KEY, SEQUENCE_MODEL_KEY],
         group_name="serving",
+        kinds={"redis", "sqlite"},  # Redis when P3_REDIS_URL is set, else the embedded cache
+        owners=["team:data-platform"],
         tags={"layer": "serving"},
     )
     def query_cache(

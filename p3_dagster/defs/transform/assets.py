@@ -71,7 +71,8 @@ def with_relation_metadata(
             event = event.with_metadata(
                 {
                     **event.metadata,
-                    **dg.TableMetadataSet(column_schema=schema, row_count=row_count),
+                    "dagster/column_schema": schema,
+                    "dagster/row_count": dg.MetadataValue.int(row_count),
                 }
             )
         yield event
