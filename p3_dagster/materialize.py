@@ -58,6 +58,8 @@ INSTANCE_TEMPLATE = REPO_ROOT / "deploy" / "dagster.local.yaml"
 # and the run-failure sensor treat them like runs launched from the UI.
 CODE_LOCATION = "p3"
 DEFINITIONS_MODULE = "p3_dagster.definitions"
+# The name Dagster gives the repository of a module's Definitions.
+REPOSITORY_NAME = "__repository__"
 POOL = "duckdb_write"
 PID_TAG = "p3/pid"
 PID_START_TAG = "p3/pid_start"
@@ -193,15 +195,7 @@ def create_cli_run(
     subset = job.get_subset(asset_selection=frozenset(keys))
     origin = RemoteJobOrigin(
         repository_origin=RemoteRepositoryOrigin(
-            code_location_origin=ManagedGrpcPythonEnvCodeLocationOrigin(
-                loadable_target_origin=LoadableTargetOrigin(
-                    executable_path=sys.executable,
-                    module_name=DEFINITIONS_MODULE,
-                    working_directory=str(REPO_ROOT),
-                ),
-                location_name=CODE_LOCATION,
-            ),
-            repository_name="__repository__",
+            code_location_origin=code_location_origin(), repository_name=REPOSITORY_NAME
         ),
         job_name=MATERIALIZE_EVERYTHING_JOB,
     )
@@ -213,6 +207,18 @@ def create_cli_run(
         asset_selection=frozenset(keys),
         remote_job_origin=origin,
         job_code_origin=job.get_python_origin(),
+    )
+
+
+def code_location_origin() -> ManagedGrpcPythonEnvCodeLocationOrigin:
+    """The origin of workspace.yaml's code location "p3", as ``dagster dev`` loads it."""
+    return ManagedGrpcPythonEnvCodeLocationOrigin(
+        loadable_target_origin=LoadableTargetOrigin(
+            executable_path=sys.executable,
+            module_name=DEFINITIONS_MODULE,
+            working_directory=str(REPO_ROOT),
+        ),
+        location_name=CODE_LOCATION,
     )
 
 
