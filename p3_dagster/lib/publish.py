@@ -37,6 +37,7 @@ def publish_snapshot(
     the new file; nobody ever sees a half-written snapshot, and a failure before the rename leaves
     the previous snapshot and build id in place.
     """
+    _refuse_same_file(warehouse, published)
     published.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging_files(published)
     staging = published.with_name(f".{published.name}.{os.getpid()}.{run_id[:8]}.tmp")
@@ -60,6 +61,18 @@ def publish_snapshot(
     finally:
         staging.unlink(missing_ok=True)
     return Snapshot(build_id, published_at, run_id, published, tables)
+
+
+def _refuse_same_file(warehouse: Path, published: Path) -> None:
+    # os.replace over the warehouse would swap the live warehouse for a marts-only copy.
+    same = warehouse.resolve() == published.resolve()
+    if not same and warehouse.exists() and published.exists():
+        same = os.path.samefile(warehouse, published)  # hard links, bind mounts
+    if same:
+        raise ValueError(
+            f"refusing to publish over the warehouse: the snapshot path {published} is the "
+            f"warehouse file {warehouse}; set P3_SERVING_DUCKDB_PATH to its own file"
+        )
 
 
 def read_snapshot(published: Path) -> Snapshot | None:

@@ -113,3 +113,25 @@ def test_a_killed_publish_leaves_the_previous_snapshot_readable(tmp_path: Path) 
     # The next publish clears the killed run's staging file.
     publish_snapshot(warehouse, published, run_id="after")
     assert list(tmp_path.glob(".serving.duckdb.*.tmp")) == []
+
+
+@pytest.mark.parametrize("link", ["same", "relative", "symlink", "hardlink"])
+def test_publish_refuses_to_replace_the_warehouse(tmp_path: Path, link: str) -> None:
+    warehouse = make_warehouse(tmp_path / "w.duckdb", 10)
+    target = {
+        "same": warehouse,
+        "relative": tmp_path / "sub" / ".." / "w.duckdb",
+        "symlink": tmp_path / "link.duckdb",
+        "hardlink": tmp_path / "hard.duckdb",
+    }[link]
+    if link == "symlink":
+        target.symlink_to(warehouse)
+    elif link == "hardlink":
+        os.link(warehouse, target)
+    before = warehouse.read_bytes()
+    with pytest.raises(ValueError, match="refusing to publish over the warehouse") as info:
+        publish_snapshot(warehouse, target, run_id="run-1")
+    assert "\n" not in str(info.value) and "P3_SERVING_DUCKDB_PATH" in str(info.value)
+    assert warehouse.read_bytes() == before  # untouched: raw schema and all
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.secret").fetchone() == (1,)
