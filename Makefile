@@ -28,8 +28,14 @@ manifest: install  ## Parse the dbt project into dbt_project/target/manifest.jso
 run: install  ## Materialise every asset on the configured source (default: the synthetic demo)
 	$(BIN)/p3 materialize
 
+DEV_PORT ?= 3000
+
+# `dg dev` (what Dagster 1.13 recommends over `dagster dev`) loads the [tool.dg] project: code location
+# "p3" from p3_dagster.definitions, as workspace.yaml does. `env --default-signal` undoes the ignored
+# SIGINT/SIGQUIT that background jobs inherit, so Ctrl-C or a TERM to the group stops every process.
 dev: manifest  ## Open the Dagster UI on http://127.0.0.1:3000 (instance under $P3_HOME/dagster)
-	DAGSTER_HOME="$$($(BIN)/p3 dagster-home)" $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	DAGSTER_HOME="$$($(BIN)/p3 dagster-home)" exec env --default-signal=INT,QUIT \
+		$(BIN)/dg dev --use-active-venv -h 127.0.0.1 -p $(DEV_PORT)
 
 MLFLOW_STORE = $(BIN)/python -c 'from p3_common.settings import get_settings as g; s = g(); (s.home / "mlflow").mkdir(parents=True, exist_ok=True); print(s.mlflow_tracking_uri, s.mlflow_artifacts_dir.as_uri())'
 

@@ -64,9 +64,14 @@ def materialize(
         f"[dim]({time.monotonic() - started:.1f}s)[/dim]",
         soft_wrap=True,
     )
-    from .materialize import run_materialize
+    try:
+        from .materialize import run_materialize
 
-    if not run_materialize(settings, select):
+        ok = run_materialize(settings, select)
+    except KeyboardInterrupt:  # before the run starts; once it runs, materialize handles signals
+        typer.echo("p3: interrupted before the run started", err=True)
+        raise typer.Exit(130) from None
+    if not ok:
         raise typer.Exit(1)
 
 

@@ -231,21 +231,27 @@ def recover_dead_runs(instance: dg.DagsterInstance, report: Callable[[str], None
     """
     host = socket.gethostname()
     failed: list[str] = []
-    for run in instance.get_runs(
-        filters=dg.RunsFilter(statuses=_LIVE_STATUSES, tags={HOST_TAG: host})
-    ):
+    live = instance.get_runs(
+        filters=dg.RunsFilter(statuses=_LIVE_STATUSES, tags={"p3/launched_by": "p3 materialize"})
+    )
+    legacy_orphans = any(PID_TAG not in run.tags for run in live) and not _other_p3_running()
+    for run in live:
         pid = int(run.tags.get(PID_TAG) or 0)
-        if not pid or pid == os.getpid() or _alive(pid, run.tags.get(PID_START_TAG)):
+        if pid and run.tags.get(HOST_TAG) != host:
+            continue  # another machine's run (a shared instance): its process is not ours to judge
+        if pid == os.getpid() or (pid and _alive(pid, run.tags.get(PID_START_TAG))):
             continue
+        if not pid and not legacy_orphans:
+            continue  # recorded before runs carried a pid: dead only if no p3 process is running
         instance.report_run_failed(
             run,
-            f"The p3 process that ran it (pid {pid} on {host}) died without ending it; "
-            "marked failed by the next p3 materialize.",
+            f"The p3 process that ran it (pid {pid or 'unknown'} on {host}) died without "
+            "ending it; marked failed by the next p3 materialize.",
         )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         failed.append(run.run_id)
         report(
-            f"run {run.run_id[:8]} was left started by p3 (pid {pid}), which died: "
+            f"run {run.run_id[:8]} was left started by p3 (pid {pid or 'unknown'}), which died: "
             f"marked it failed and freed its {POOL} slot"
         )
     info = instance.event_log_storage.get_concurrency_info(POOL)
@@ -257,6 +263,21 @@ def recover_dead_runs(instance: dg.DagsterInstance, report: Callable[[str], None
         if run is None or run.is_finished:
             instance.event_log_storage.free_concurrency_slots_for_run(run_id)
     return failed
+
+
+def _other_p3_running() -> bool:
+    """Whether another ``p3 materialize`` process runs on this machine (Linux /proc; else True)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for cmdline in proc.glob("[0-9]*/cmdline"):
+        if cmdline.parent.name == str(os.getpid()):
+            continue
+        with contextlib.suppress(OSError):
+            args = cmdline.read_bytes().split(b"\0")
+            if any(a.endswith(b"p3") for a in args) and b"materialize" in args:
+                return True
+    return False
 
 
 def _alive(pid: int, start: str | None) -> bool:
@@ -369,6 +390,10 @@ def _run_with_progress(
             if time.monotonic() >= next_pool_check:
                 next_pool_check = time.monotonic() + 2.0
                 progress.waiting(_waiting_for(instance, run_id))
+    except BaseException as exc:
+        # Anything that stops this process mid-run (a closed pipe, a bug here) ends the run too.
+        _end_run(instance, run_id, f"p3 materialize stopped: {type(exc).__name__}: {exc}")
+        raise
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -386,16 +411,27 @@ def _cancel(instance: dg.DagsterInstance, run_id: str, signum: int, log) -> None
         f"its {POOL} slot freed"
     )
     _terminate_children()
-    run = instance.get_run_by_id(run_id)
-    if run is not None and not run.is_finished:
-        instance.report_run_canceled(run, f"p3 materialize was interrupted ({name}).")
-    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    _end_run(instance, run_id, f"p3 materialize was interrupted ({name}).", canceled=True)
     with contextlib.suppress(Exception):
         log.flush()
         sys.__stdout__.flush()
     # The worker thread may be inside a step; exiting now is what a Ctrl-C means. A DuckDB
     # write in progress is rolled back when the file is next opened.
     os._exit(128 + signum)
+
+
+def _end_run(
+    instance: dg.DagsterInstance, run_id: str, message: str, *, canceled: bool = False
+) -> None:
+    """Mark the run canceled (or failed) unless it already ended, and free its pool slots."""
+    with contextlib.suppress(Exception):  # best effort: the process is on its way out
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            if canceled:
+                instance.report_run_canceled(run, message)
+            else:
+                instance.report_run_failed(run, message)
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
 
 
 def _terminate_children() -> None:
