@@ -123,6 +123,18 @@ class TrainingOutcome:
         return self.comparison.promote
 
 
+def tracking_client(tracking_uri: str) -> MlflowClient:
+    """A client of the tracking store at ``tracking_uri`` (a local SQLite store's folder is created)."""
+    _ensure_sqlite_folder(tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def _ensure_sqlite_folder(tracking_uri: str) -> None:
+    if tracking_uri.startswith("sqlite:///"):
+        # SQLite creates the database file but not its folder.
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
 @contextmanager
 def open_run(
     tracking_uri: str,
@@ -137,9 +149,7 @@ def open_run(
     With a local store (sqlite/file URI) the experiment's artifacts go to ``artifacts_dir``;
     a tracking server decides its own artifact location.
     """
-    if tracking_uri.startswith("sqlite:///"):
-        # SQLite creates the database file but not its folder.
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    _ensure_sqlite_folder(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     experiment_id = ensure_experiment(experiment, artifacts_dir)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:

@@ -134,10 +134,9 @@ def _model_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         when no model is registered or the training data changed (a fingerprint of the feature
         frame and settings, tagged on each version); otherwise it records "model up to date".
         """
-        from mlflow import MlflowClient
-
         from ml.registry import (
             comparison_json,
+            tracking_client,
             train_evaluate_register,
             training_decision,
             training_fingerprint,
@@ -149,7 +148,7 @@ def _model_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         held_out = config.held_out_seasons or default_held_out(features)
         settings = config.training_config()
         fingerprint = training_fingerprint(features, settings, held_out)
-        client = MlflowClient(tracking_uri=mlflow.tracking_uri)
+        client = tracking_client(mlflow.tracking_uri)
         decision = training_decision(client, fingerprint, force=config.force)
         context.log.info(decision.reason)
         if not decision.train:
