@@ -516,6 +516,8 @@ class _Progress:
         seasons = metadata.get("seasons")
         detail = f" {rows.value:,} rows" if rows is not None else ""
         detail += f", seasons {seasons.value}" if seasons is not None else ""
+        training = metadata.get("training")  # the model: trained (and why) or up to date
+        detail += f" {training.value}" if training is not None else ""
         console.print(f"{clock} [green]✔[/green] {name}{detail}")
 
     def _check(self, event) -> None:
