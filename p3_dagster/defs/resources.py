@@ -54,5 +54,7 @@ def build_source_resource(settings: Settings) -> ErgastSourceResource:
         jolpica_burst_per_second=settings.jolpica_burst_per_second,
         jolpica_hourly_limit=settings.jolpica_hourly_limit,
         jolpica_timeout_seconds=settings.jolpica_timeout_seconds,
+        jolpica_request_deadline_seconds=settings.jolpica_request_deadline_seconds,
+        jolpica_step_deadline_seconds=settings.jolpica_step_deadline_seconds,
         demo_seed=settings.demo_seed,
     )

@@ -134,6 +134,8 @@ class ErgastSourceResource(dg.ConfigurableResource):
     jolpica_burst_per_second: float = 4.0
     jolpica_hourly_limit: int = 500
     jolpica_timeout_seconds: float = 20.0
+    jolpica_request_deadline_seconds: float = 60.0  # one request, retries and slow bodies included
+    jolpica_step_deadline_seconds: float = 600.0  # one table (season) load
     demo_seed: int = 2024
 
     @contextmanager
@@ -154,7 +156,11 @@ class ErgastSourceResource(dg.ConfigurableResource):
                 per_second=self.jolpica_burst_per_second, per_hour=self.jolpica_hourly_limit
             )
             with JolpicaClient(
-                self.jolpica_url, timeout=self.jolpica_timeout_seconds, rate_limiter=limiter
+                self.jolpica_url,
+                timeout=self.jolpica_timeout_seconds,
+                request_deadline=self.jolpica_request_deadline_seconds,
+                step_deadline=self.jolpica_step_deadline_seconds,
+                rate_limiter=limiter,
             ) as client:
                 yield JolpicaSource(client, catalog)
 

@@ -129,6 +129,7 @@ class JolpicaSource:
         """A whole reference table from the API, with warehouse ids for known refs."""
         if table not in REFERENCE_TABLES:
             raise ValueError(f"{table!r} is not a reference table: {REFERENCE_TABLES}")
+        self.client.start_step(table)  # the step deadline bounds one table load
         if table == "seasons":
             items = self.client.reference("seasons")
             rows = [{"year": _opt(s, "season"), "url": _opt(s, "url")} for s in items]
@@ -142,6 +143,7 @@ class JolpicaSource:
         """Every row of ``table`` for ``season``: warehouse rows plus the rounds fetched now."""
         if table not in SEASON_TABLES:
             raise ValueError(f"{table!r} is not a season table: {SEASON_TABLES}")
+        self.client.start_step(f"{table} {season}")  # the step deadline bounds one table load
         if table == "races":
             return self._races(season)
         loaded = self.catalog.loaded_rounds(table, season)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections import deque
@@ -25,6 +26,13 @@ MAX_PAGE_SIZE = 100  # Jolpica caps `limit` at 100 (ErgastAPIPagination.max_limi
 # Jolpica's unauthenticated limits (docs/rate_limits.md): 4 requests/s burst, 500 requests/hour.
 DEFAULT_PER_SECOND = 4
 DEFAULT_PER_HOUR = 500
+
+# Overall time bounds, whatever the server does (stall, trickle, 5xx, 429): one request with its
+# retries, and one table load (P3_JOLPICA_REQUEST_DEADLINE_SECONDS / _STEP_DEADLINE_SECONDS).
+DEFAULT_REQUEST_DEADLINE = 60.0
+DEFAULT_STEP_DEADLINE = 600.0
+
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -163,15 +171,19 @@ class RateLimiter:
         """Requests per second the limiter currently paces to (lowered after a 429)."""
         return self._rate
 
-    def acquire(self) -> float:
-        """Block until one request may be sent, count it, and return the seconds waited."""
+    def acquire(self, max_wait: float | None = None) -> float:
+        """Block until one request may be sent, count it, and return the seconds waited.
+
+        ``max_wait`` lowers the limiter's own ``max_wait`` for this call (a deadline's remainder).
+        """
         waited = 0.0
+        limit = self.max_wait if max_wait is None else min(self.max_wait, max_wait)
         while True:
             now = self.clock()
             wait, reason = self._wait_time(now)
             if wait <= 0:
                 break
-            if wait > self.max_wait:
+            if wait > limit:
                 raise RateBudgetExhaustedError(wait, reason)
             self.sleep(wait)
             waited += wait
@@ -228,6 +240,27 @@ class _RetryableError(Exception):
         super().__init__(description)
         self.description = description
         self.retry_after = retry_after
+
+
+class _DeadlineReached(Exception):
+    """The request or step deadline passed (or would pass) before an answer was complete."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+@dataclass(frozen=True)
+class _Deadline:
+    """When one request must be done by (monotonic seconds) and which setting bounds it."""
+
+    at: float
+    seconds: float
+    setting: str  # the environment variable that sets ``seconds``
+    what: str  # "request" or "step (<label>)"
+
+    def describe(self) -> str:
+        return f"the {self.seconds:g} s {self.what} deadline ({self.setting})"
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -342,6 +375,8 @@ class JolpicaClient:
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
         max_wait: float = 300.0,
+        request_deadline: float = DEFAULT_REQUEST_DEADLINE,
+        step_deadline: float = DEFAULT_STEP_DEADLINE,
         rate_limiter: RateLimiter | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
@@ -352,6 +387,10 @@ class JolpicaClient:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        if request_deadline <= 0 or step_deadline <= 0:
+            raise ValueError(
+                f"deadlines must be > 0, got request {request_deadline}, step {step_deadline}"
+            )
         self.base_url = base_url.rstrip("/")
         self.page_size = page_size
         self.max_attempts = max_attempts
@@ -359,10 +398,16 @@ class JolpicaClient:
         self.backoff_max = backoff_max
         self.max_wait = max_wait
         self.limiter = rate_limiter or RateLimiter(max_wait=max_wait, clock=clock, sleep=sleep)
+        self.request_deadline = request_deadline
+        self.step_deadline = step_deadline
         self._sleep = sleep
+        self._clock = clock
         self.stats = ClientStats()
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._step_label = "load"
+        self._step_started = clock()
         self._http = httpx.Client(
-            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+            timeout=self._timeout,
             headers={
                 "Accept": "application/json",
                 "User-Agent": "p3-f1-analytics (+jolpica client)",
@@ -393,6 +438,15 @@ class JolpicaClient:
     def current_rate(self) -> float:
         """Requests per second currently allowed (drops after a 429, recovers on success)."""
         return self.limiter.current_rate
+
+    def start_step(self, label: str) -> None:
+        """Start the step deadline for one table load, e.g. ``lap_times 2024``.
+
+        Every request until the next ``start_step`` must finish within ``step_deadline`` seconds
+        of now (the clock also starts when the client is made).
+        """
+        self._step_label = label
+        self._step_started = self._clock()
 
     def url(self, path: str) -> str:
         """Absolute URL of an API path such as ``2023/5/results``."""
@@ -479,34 +533,81 @@ class JolpicaClient:
 
     # -- one page, with retries
 
+    def _deadline(self) -> _Deadline:
+        """The nearer of this request's deadline and the current step's."""
+        request = _Deadline(
+            self._clock() + self.request_deadline,
+            self.request_deadline,
+            "P3_JOLPICA_REQUEST_DEADLINE_SECONDS",
+            "request",
+        )
+        step = _Deadline(
+            self._step_started + self.step_deadline,
+            self.step_deadline,
+            "P3_JOLPICA_STEP_DEADLINE_SECONDS",
+            f"step ({self._step_label})",
+        )
+        return step if step.at < request.at else request
+
     def _get_page(self, url: str, spec: Resource, offset: int) -> _Page:
         params = {"limit": str(self.page_size), "offset": str(offset)}
         where = f"{url}?limit={self.page_size}&offset={offset}"
+        deadline = self._deadline()
+        started = self._clock()
+
+        def past_deadline(state: tenacity.RetryCallState) -> bool:
+            # Stop rather than sleep into (or past) the deadline.
+            return self._clock() + (state.upcoming_sleep or 0.0) >= deadline.at
+
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
+            stop=tenacity.stop_after_attempt(self.max_attempts) | past_deadline,
             wait=self._wait_before_retry,
             retry=tenacity.retry_if_exception_type(_RetryableError),
             sleep=self._sleep_counted,
-            before_sleep=self._count_retry,
+            before_sleep=lambda state: self._log_retry(state, where, deadline),
             reraise=True,
         )
         try:
-            body = retrying(self._attempt, url, params, spec, where)
+            body = retrying(self._attempt, url, params, spec, where, deadline)
         except _RetryableError as exc:
+            attempts = retrying.statistics.get("attempt_number", self.max_attempts)
+            if attempts < self.max_attempts:  # stopped by the deadline, not the attempt budget
+                raise self._deadline_error(spec, where, deadline, started, exc.description) from exc
             raise SourceError(
                 SOURCE,
                 spec.table,
                 f"gave up after {self.max_attempts} attempts; last failure: {exc.description}",
                 where=where,
             ) from exc
+        except _DeadlineReached as exc:
+            raise self._deadline_error(spec, where, deadline, started, exc.description) from exc
         page = _parse_page(body, spec, where)
         self.stats.pages += 1
         return page
 
-    def _attempt(self, url: str, params: dict[str, str], spec: Resource, where: str) -> bytes:
+    def _deadline_error(
+        self, spec: Resource, where: str, deadline: _Deadline, started: float, last: str
+    ) -> SourceError:
+        elapsed = self._clock() - started
+        return SourceError(
+            SOURCE,
+            spec.table,
+            f"no complete answer within {deadline.describe()}; gave up after {elapsed:.1f} s, "
+            f"last failure: {last}",
+            where=where,
+        )
+
+    def _attempt(
+        self, url: str, params: dict[str, str], spec: Resource, where: str, deadline: _Deadline
+    ) -> bytes:
+        remaining = deadline.at - self._clock()
+        if remaining <= 0:
+            raise _DeadlineReached("no time left for another attempt")
         try:
-            self.stats.waited_seconds += self.limiter.acquire()
+            self.stats.waited_seconds += self.limiter.acquire(max_wait=remaining)
         except RateBudgetExhaustedError as exc:
+            if exc.wait <= self.limiter.max_wait:  # only the deadline stood in the way
+                raise _DeadlineReached(f"client rate limit: {exc}") from exc
             raise SourceError(
                 SOURCE,
                 spec.table,
@@ -516,16 +617,48 @@ class JolpicaClient:
             ) from exc
         self.stats.requests += 1
         try:
-            response = self._http.get(url, params=params)
+            response, body = self._send(url, params, deadline)
         except httpx.TimeoutException as exc:
             self.stats.transport_errors += 1
+            if self._clock() >= deadline.at:
+                raise _DeadlineReached(f"timed out ({type(exc).__name__})") from exc
             raise _RetryableError(f"timed out ({type(exc).__name__}: {exc})") from exc
         except httpx.TransportError as exc:
             self.stats.transport_errors += 1
             raise _RetryableError(f"connection failed ({type(exc).__name__}: {exc})") from exc
-        return self._check_status(response, spec, where)
+        return self._check_status(response, body, spec, where)
 
-    def _check_status(self, response: httpx.Response, spec: Resource, where: str) -> bytes:
+    def _send(
+        self, url: str, params: dict[str, str], deadline: _Deadline
+    ) -> tuple[httpx.Response, bytes]:
+        """GET ``url`` and read its body in chunks, checking ``deadline`` after each one.
+
+        No single wait (connect, read of a chunk) is longer than what is left of the deadline,
+        so a server that stalls fails at the deadline, and one that trickles a byte every few
+        seconds (never tripping the read timeout) fails at the next chunk after it.
+        """
+        remaining = max(0.001, deadline.at - self._clock())
+        timeout = httpx.Timeout(
+            connect=_at_most(self._timeout.connect, remaining),
+            read=_at_most(self._timeout.read, remaining),
+            write=_at_most(self._timeout.write, remaining),
+            pool=_at_most(self._timeout.pool, remaining),
+        )
+        chunks: list[bytes] = []
+        received = 0
+        with self._http.stream("GET", url, params=params, timeout=timeout) as response:
+            for chunk in response.iter_bytes():  # each chunk as it arrives, not buffered
+                chunks.append(chunk)
+                received += len(chunk)
+                if self._clock() >= deadline.at:
+                    raise _DeadlineReached(
+                        f"the body was still arriving ({received} bytes received)"
+                    )
+        return response, b"".join(chunks)
+
+    def _check_status(
+        self, response: httpx.Response, body: bytes, spec: Resource, where: str
+    ) -> bytes:
         status = response.status_code
         if status == 429:
             self.stats.throttled += 1
@@ -544,14 +677,15 @@ class JolpicaClient:
             self.stats.server_errors += 1
             raise _RetryableError(f"HTTP {status} {response.reason_phrase}")
         if status != 200:
+            text = body[:200].decode("utf-8", "replace")
             raise SourceError(
                 SOURCE,
                 spec.table,
-                f"HTTP {status} {response.reason_phrase}: {response.text[:200]!r}",
+                f"HTTP {status} {response.reason_phrase}: {text!r}",
                 where=where,
             )
         self.limiter.on_success()
-        return response.content
+        return body
 
     def _wait_before_retry(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -564,8 +698,26 @@ class JolpicaClient:
         self.stats.waited_seconds += seconds
         self._sleep(seconds)
 
-    def _count_retry(self, state: tenacity.RetryCallState) -> None:
+    def _log_retry(self, state: tenacity.RetryCallState, where: str, deadline: _Deadline) -> None:
+        """Count the retry and say what is retried, why, and how much time is left."""
         self.stats.retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        why = exc.description if isinstance(exc, _RetryableError) else repr(exc)
+        left = max(0.0, deadline.at - self._clock())
+        logger.warning(
+            "jolpica: retrying %s in %.1f s (attempt %d of %d) after: %s; %.0f s left of %s",
+            where,
+            state.upcoming_sleep,
+            state.attempt_number + 1,
+            self.max_attempts,
+            why,
+            left,
+            deadline.describe(),
+        )
+
+
+def _at_most(value: float | None, limit: float) -> float:
+    return limit if value is None else min(value, limit)
 
 
 def _parse_page(body: bytes, spec: Resource, where: str) -> _Page:

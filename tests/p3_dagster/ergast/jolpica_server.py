@@ -475,7 +475,7 @@ def _by_int(column: str) -> Callable[[Row], int]:
 class Fault:
     """A misbehaviour for matching requests: ``times`` more of them (None: every one)."""
 
-    kind: str  # "status" | "slow" | "truncate" | "no_mrdata" | "total"
+    kind: str  # "status" | "slow" | "truncate" | "no_mrdata" | "total" | "trickle"
     times: int | None
     path: str | None  # substring of the request path; None matches every path
     status: int = 500
@@ -497,7 +497,7 @@ class RecordedRequest:
 class JolpicaTestServer:
     """A ``ThreadingHTTPServer`` on a free loopback port serving ``ErgastApi``, HTTP/1.1 keep-alive.
 
-    Tests tell it to misbehave (``fail_next``, ``slow_next``, ``truncate_next``,
+    Tests tell it to misbehave (``fail_next``, ``slow_next``, ``trickle_next``, ``truncate_next``,
     ``drop_mrdata_next``, ``shift_total_next``) for the next N requests or for every request to a path, and read back
     ``requests`` to assert what a client asked for.
     """
@@ -547,6 +547,15 @@ class JolpicaTestServer:
     def slow_next(self, delay: float, *, times: int | None = 1, path: str | None = None) -> None:
         """Wait ``delay`` seconds before answering (beyond a client's timeout)."""
         self._add(Fault("slow", times, path, delay=delay))
+
+    def trickle_next(
+        self, interval: float, *, times: int | None = 1, path: str | None = None
+    ) -> None:
+        """Send the headers at once, then the body one byte every ``interval`` seconds.
+
+        Each read gets a byte well within any read timeout, so only an overall deadline ends it.
+        """
+        self._add(Fault("trickle", times, path, delay=interval))
 
     def truncate_next(self, *, times: int | None = 1, path: str | None = None) -> None:
         """Answer 200 with the first half of the JSON body (Content-Length matching)."""
@@ -616,6 +625,9 @@ class JolpicaTestServer:
             payload = payload[: len(payload) // 2]
         elif fault is not None and fault.kind == "no_mrdata":
             payload = b'{"detail": "Service under maintenance."}'
+        if fault is not None and fault.kind == "trickle":
+            _send(handler, status, payload, {}, trickle=fault.delay)
+            return
         _send(handler, status, payload, {})
 
 
@@ -641,7 +653,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # keep pytest output clean
 
 
-def _send(handler: BaseHTTPRequestHandler, status: int, payload: bytes, headers: Json) -> None:
+def _send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    payload: bytes,
+    headers: Json,
+    *,
+    trickle: float | None = None,
+) -> None:
     try:
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
@@ -649,7 +668,14 @@ def _send(handler: BaseHTTPRequestHandler, status: int, payload: bytes, headers:
         for name, value in headers.items():
             handler.send_header(name, value)
         handler.end_headers()
-        handler.wfile.write(payload)
+        if trickle is None:
+            handler.wfile.write(payload)
+            return
+        handler.wfile.flush()
+        for i in range(len(payload)):
+            time.sleep(trickle)
+            handler.wfile.write(payload[i : i + 1])
+            handler.wfile.flush()
     except (BrokenPipeError, ConnectionResetError):
         pass  # the client gave up (its timeout fired while we were slow on purpose)
 

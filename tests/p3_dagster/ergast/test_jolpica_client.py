@@ -435,3 +435,113 @@ def test_counters_are_exposed_as_metadata(
     assert metadata["jolpica_retries"] == 1
     assert metadata["jolpica_server_errors"] == 1
     assert metadata["jolpica_throttled"] == 0
+
+
+# --------------------------------------------------------------------------- overall deadlines
+
+
+def real_time_client(make_client: MakeClient, **overrides: object) -> JolpicaClient:
+    """A client of the local server on the real clock (deadlines are about wall time)."""
+    import time
+
+    return make_client(
+        clock=time.monotonic,
+        sleep=time.sleep,
+        limiter={"clock": time.monotonic, "sleep": time.sleep},
+        **overrides,
+    )
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error)
+    assert "\n" not in text
+    return text
+
+
+def test_defaults_bound_a_request_to_a_minute_and_a_table_to_ten() -> None:
+    with JolpicaClient() as client:
+        assert (client.request_deadline, client.step_deadline) == (60.0, 600.0)
+
+
+def test_a_server_that_stalls_every_response_fails_at_the_request_deadline(
+    make_client: MakeClient, jolpica_server: JolpicaTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    client = real_time_client(make_client, timeout=0.5, request_deadline=1.5, backoff_initial=0.1)
+    jolpica_server.slow_next(30, times=None, path="/status")
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="p3_dagster.lib.ergast.jolpica_client"):
+        with pytest.raises(SourceError) as info:
+            client.reference("status")
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.5  # the deadline plus scheduling slack, not attempts x timeout
+    message = one_line(info.value)
+    assert f"{jolpica_server.base_url}/status.json?limit=100&offset=0" in message
+    assert "no complete answer within the 1.5 s request deadline" in message
+    assert "(P3_JOLPICA_REQUEST_DEADLINE_SECONDS)" in message
+    # Each retry said what it retried and why, and how much time was left.
+    retries = [r.getMessage() for r in caplog.records]
+    assert retries and len(retries) == client.stats.retries
+    assert retries[0].startswith(f"jolpica: retrying {jolpica_server.base_url}/status.json")
+    assert "(attempt 2 of 5) after: timed out (ReadTimeout" in retries[0]
+    assert "s left of the 1.5 s request deadline" in retries[0]
+
+
+def test_a_server_that_trickles_a_byte_at_a_time_fails_at_the_request_deadline(
+    make_client: MakeClient, jolpica_server: JolpicaTestServer
+) -> None:
+    import time
+
+    # A byte every 50 ms never trips the 0.5 s read timeout; the body would take minutes.
+    client = real_time_client(make_client, timeout=0.5, request_deadline=1.0)
+    jolpica_server.trickle_next(0.05, times=None, path="/seasons")
+    started = time.monotonic()
+    with pytest.raises(SourceError) as info:
+        client.seasons()
+    assert time.monotonic() - started < 2.0
+    message = one_line(info.value)
+    assert f"{jolpica_server.base_url}/seasons.json?limit=100&offset=0" in message
+    assert "no complete answer within the 1 s request deadline" in message
+    assert "the body was still arriving" in message
+
+
+def test_a_slow_trickle_within_the_deadline_is_read_whole(
+    make_client: MakeClient, jolpica_server: JolpicaTestServer
+) -> None:
+    client = real_time_client(make_client, timeout=0.5, request_deadline=10.0, page_size=1)
+    jolpica_server.trickle_next(0.001, path="/seasons")
+    assert client.fetch_all("seasons", "seasons")  # page by page, the first one trickled
+    assert client.stats.retries == 0
+
+
+def test_the_step_deadline_bounds_a_whole_table_load(
+    make_client: MakeClient, jolpica_server: JolpicaTestServer
+) -> None:
+    import time
+
+    # Every page answers in 0.2 s (no timeout, no retry), but a table needs many pages.
+    client = real_time_client(make_client, timeout=2.0, step_deadline=1.0, page_size=5)
+    jolpica_server.slow_next(0.2, times=None, path="/drivers")
+    client.start_step("drivers")
+    started = time.monotonic()
+    with pytest.raises(SourceError) as info:
+        client.reference("drivers")
+    assert time.monotonic() - started < 2.0
+    message = one_line(info.value)
+    assert f"{jolpica_server.base_url}/drivers.json?limit=5&offset=" in message
+    assert "the 1 s step (drivers) deadline (P3_JOLPICA_STEP_DEADLINE_SECONDS)" in message
+    # A new step starts a new clock (a one-page answer: a round that does not exist).
+    client.start_step("results 2024")
+    assert client.race(2024, 99, "results") is None
+
+
+def test_a_retry_after_beyond_the_deadline_fails_at_once(
+    make_client: MakeClient, jolpica_server: JolpicaTestServer, fake_clock: FakeClock
+) -> None:
+    client = make_client(request_deadline=30.0)
+    jolpica_server.fail_next(429, retry_after="45")
+    with pytest.raises(SourceError, match="within the 30 s request deadline") as info:
+        client.seasons()
+    assert "last failure: throttled (HTTP 429)" in one_line(info.value)
+    assert fake_clock.sleeps == []  # it did not sleep towards a wait it could not finish
