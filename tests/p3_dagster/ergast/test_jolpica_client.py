@@ -545,3 +545,14 @@ def test_a_retry_after_beyond_the_deadline_fails_at_once(
         client.seasons()
     assert "last failure: throttled (HTTP 429)" in one_line(info.value)
     assert fake_clock.sleeps == []  # it did not sleep towards a wait it could not finish
+
+
+def test_the_deadline_settings_reach_the_source_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    from p3_common.settings import load_settings
+    from p3_dagster.defs.resources import build_source_resource
+
+    monkeypatch.setenv("P3_JOLPICA_REQUEST_DEADLINE_SECONDS", "12.5")
+    monkeypatch.setenv("P3_JOLPICA_STEP_DEADLINE_SECONDS", "90")
+    resource = build_source_resource(load_settings())
+    assert resource.jolpica_request_deadline_seconds == 12.5
+    assert resource.jolpica_step_deadline_seconds == 90.0
