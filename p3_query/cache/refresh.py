@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import QueryCache
+from .base import CacheUnavailable, QueryCache
 from .calendar import RaceCalendar
 from .core import CacheStats, WarmReport
 from .predict import QueryPredictor
@@ -25,6 +25,7 @@ class RefreshResult:
     stats: CacheStats
     seconds: float
     notes: dict[str, Any] = field(default_factory=dict)
+    unavailable: str | None = None  # why the backend could not be reached (nothing was warmed)
 
     def metadata(self) -> dict[str, Any]:
         """Plain values for ``MaterializeResult.metadata``."""
@@ -54,6 +55,7 @@ class RefreshResult:
             "most_expensive": [q.__dict__ for q in s.most_expensive],
             "model": self.model,
             "seconds": round(self.seconds, 3),
+            "cache_unavailable": self.unavailable is not None,
         }
 
 
@@ -74,15 +76,30 @@ def refresh_cache(
     without one the most requested queries so far are warmed. The phase warmed for is the one
     ``horizon_hours`` after ``now`` (a publish usually lands right after a race, so the post-race
     favourites are warmed). Idempotent: refreshing the current build again computes only what is
-    missing and flips to the same build.
+    missing and flips to the same build. If the backend is unreachable, nothing is warmed or
+    flipped: the result says so (``unavailable``) after one warning, and no exception is raised.
     """
     started = time.perf_counter()
     calendar = calendar or RaceCalendar()
     now = time.time() if now is None else now
     phase = calendar.phase_after(now, horizon_hours)
-    planned = plan_hot_set(cache, model, phase=phase, budget=budget)
-    report = warm_build(cache, build_id, planned, compute_spec)
-    stats = cache.stats()
+    try:
+        planned = plan_hot_set(cache, model, phase=phase, budget=budget)
+        report = warm_build(cache, build_id, planned, compute_spec)
+        stats = cache.stats()
+    except CacheUnavailable as exc:
+        # The cache is optional: readers answer from the snapshot. Warn (once) and report it.
+        cache.report_unavailable(exc)
+        return RefreshResult(
+            build_id=build_id,
+            phase=phase,
+            planned=[],
+            report=WarmReport(build_id, None, 0, 0, 0, 0, 0.0, False),
+            model=model.summary() if model else {},
+            stats=CacheStats(backend=cache.backend_name, current_build=None),
+            seconds=time.perf_counter() - started,
+            unavailable=str(exc),
+        )
     return RefreshResult(
         build_id=build_id,
         phase=phase,

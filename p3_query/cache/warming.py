@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .base import QueryCache
+from .base import CacheUnavailable, QueryCache
 from .calendar import RaceCalendar
 from .core import QueryRef, WarmItem, WarmReport, template_of
 from .predict import MODEL_NAME, QueryPredictor, instantiate, train_sequence_model
@@ -50,8 +50,12 @@ def save_predictor(cache: QueryCache, model: QueryPredictor) -> None:
 
 
 def load_predictor(cache: QueryCache) -> QueryPredictor | None:
-    """The stored sequence model, or None if none was trained yet."""
-    text = cache.load_model(MODEL_NAME)
+    """The stored sequence model, or None if none was trained yet or the cache is unreachable."""
+    try:
+        text = cache.load_model(MODEL_NAME)
+    except CacheUnavailable as exc:
+        cache.report_unavailable(exc)  # one warning; warming falls back to the hottest queries
+        return None
     return QueryPredictor.from_json(text) if text else None
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from p3_query.cache import CacheUnavailable
 from p3_query.cache.calendar import RaceCalendar
 from p3_query.cache.predict import train_sequence_model
 from p3_query.cache.warming import save_predictor
@@ -63,14 +64,25 @@ def build_sequence_model_asset() -> dg.AssetsDefinition:
         plain popularity (which also picks how much warming follows the calendar phase), logged
         to MLflow (experiment `p3-query-cache`, the model document as an artifact), then stored
         next to the cache, where `serving/query_cache` and the query engine's pre-fetcher load it.
-        Cheap (counting), so it is re-trained on every publish.
+        Cheap (counting), so it is re-trained on every publish. The cache is optional: if its
+        backend is unreachable the step warns and succeeds (metadata ``cache_unavailable``); the
+        model is not retrained (no log to read) or not stored (trained, tracked, not saved).
         """
         from p3_query.cache.tracking import EXPERIMENT, log_sequence_model
 
         calendar = RaceCalendar.from_snapshot(Path(snapshot.path))
         gap_s = config.session_gap_minutes * 60
         with cache.open() as store:
-            events = store.query_log(since=time.time() - config.log_window_days * _DAY_S)
+            try:
+                events = store.query_log(since=time.time() - config.log_window_days * _DAY_S)
+            except CacheUnavailable as exc:
+                context.log.warning(
+                    f"{cache.backend} cache unavailable ({exc}); the query-sequence model is not "
+                    "retrained this run (the cache is optional: queries answer from the snapshot)"
+                )
+                return dg.MaterializeResult(
+                    metadata={"backend": cache.backend, "cache_unavailable": True}
+                )
             model, evaluation = train_sequence_model(
                 events,
                 calendar,
@@ -98,7 +110,16 @@ def build_sequence_model_asset() -> dg.AssetsDefinition:
                     },
                 )
             model.mlflow_run_id = run.info.run_id
-            save_predictor(store, model)
+            try:
+                save_predictor(store, model)
+                unavailable = False
+            except CacheUnavailable as exc:
+                store.report_unavailable(exc)
+                context.log.warning(
+                    f"{cache.backend} cache unavailable ({exc}); the model is tracked in MLflow "
+                    f"run {run.info.run_id} but not stored next to the cache this run"
+                )
+                unavailable = True
         if evaluation is None:
             context.log.warning(
                 f"query log too short to evaluate ({len(events)} events in "
@@ -112,6 +133,7 @@ def build_sequence_model_asset() -> dg.AssetsDefinition:
                     mlflow.run_url(run.info.experiment_id, run.info.run_id)
                 ),
                 "backend": cache.backend,
+                "cache_unavailable": unavailable,
                 **{k: v for k, v in summary.items() if isinstance(v, int)},
                 "phases": dg.MetadataValue.json(summary["phases"]),
                 "phase_weight": dg.MetadataValue.float(model.phase_weight),

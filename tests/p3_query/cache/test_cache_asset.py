@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -211,3 +212,44 @@ def test_the_sequence_model_is_tracked_in_mlflow_and_stored_for_the_cache(
     assert served is not None and served.mlflow_run_id == run.info.run_id
     assert stored.transitions == served.transitions and len(stored.transitions) == 2
     assert meta["query_transitions"] == 2 and meta["evaluation"]["test_steps"] == 2
+
+
+def test_with_redis_down_the_model_and_cache_steps_warn_and_succeed(
+    published: Path, mlflow_store: MlflowResource, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on once the socket is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = CacheResource(
+        redis_url=f"redis://127.0.0.1:{port}/0", cache_dir=str(tmp_path / "cache"), warm_budget=5
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [build_sequence_model_asset(), build_cache_asset()],
+        resources={
+            "cache": down,
+            "snapshot": PublishedSnapshotResource(path=str(published)),
+            "mlflow": mlflow_store,
+        },
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert result.success, [
+        e.event_specific_data for e in result.all_events if e.event_type_value == "STEP_FAILURE"
+    ]
+    model = result.asset_materializations_for_node("serving__query_sequence_model")[0]
+    cache = result.asset_materializations_for_node("serving__query_cache")[0]
+    assert model.metadata["cache_unavailable"].value is True
+    assert cache.metadata["cache_unavailable"].value is True
+    assert cache.metadata["warmed"].value == 0
+    warnings = [
+        e.user_message
+        for e in instance.all_logs(result.run_id)
+        if e.level == logging.WARNING and e.step_key == "serving__query_sequence_model"
+    ]
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "redis cache unavailable (redis://127.0.0.1:"
+    )
+    assert "not retrained this run" in warnings[0]
