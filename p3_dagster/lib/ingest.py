@@ -1,4 +1,4 @@
-"""One ingestion step as a plain function: read a table from a source, load it, describe the result."""
+"""One ingestion step as a plain function: read a table from a source, validate it, load it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import duckdb
 from p3_common.ergast import TABLES
 
 from .ergast.source import ErgastSource
+from .quality import committed_baseline, validate_before_commit
 from .warehouse import LoadResult, load_reference, load_seasons
 
 
@@ -19,24 +20,41 @@ def ingest_table(
     *,
     run_id: str,
     seasons: Sequence[int] = (),
+    accept_row_drop: bool = False,
 ) -> LoadResult:
-    """Load ``table`` from ``source`` into ``raw.ergast__<table>``.
+    """Load ``table`` from ``source`` into ``raw.ergast__<table>``, if it passes the blocking rules.
 
     Reference tables are replaced whole (columns the source cannot fill keep their warehouse
-    values); race-scoped tables replace exactly the given seasons.
-    Every frame is read before the write transaction starts, so a bad season fails the step
-    without touching any previously loaded rows.
+    values); race-scoped tables replace exactly the given seasons. Every frame is read before the
+    write transaction starts, and inside it the new rows are validated (contract, keys, ranges,
+    references, completeness, row counts against what the table holds now, the last accepted
+    load) before the commit: a bad source fails the step with ``SourceError``, a load that breaks
+    a rule raises ``LoadRejected``, and either way the previously loaded rows stay untouched.
+    ``accept_row_drop`` skips the row-count comparison for a deliberate shrink.
     """
-    if not TABLES[table].season_scoped:
+    spec = TABLES[table]
+    if not spec.season_scoped:
+        data = source.reference_table(table)
+        gate = _gate(con, table, None, accept_row_drop)
         return load_reference(
             con,
             table,
-            source.reference_table(table),
+            data,
             source=source.name,
             run_id=run_id,
             keep_existing=source.columns_not_provided(table),
+            before_commit=gate,
         )
     if not seasons:
         raise ValueError(f"{table!r} is partitioned by season: name at least one season to load")
-    frames = {season: source.season_table(table, season) for season in sorted(set(seasons))}
-    return load_seasons(con, table, frames, source=source.name, run_id=run_id)
+    wanted = sorted(set(seasons))
+    frames = {season: source.season_table(table, season) for season in wanted}
+    gate = _gate(con, table, wanted, accept_row_drop)
+    return load_seasons(con, table, frames, source=source.name, run_id=run_id, before_commit=gate)
+
+
+def _gate(
+    con: duckdb.DuckDBPyConnection, table: str, seasons: list[int] | None, accept_row_drop: bool
+):
+    baseline = {} if accept_row_drop else committed_baseline(con, table, seasons)
+    return validate_before_commit(table, seasons, baseline)

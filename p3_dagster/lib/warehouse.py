@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,6 +21,9 @@ from p3_common.ergast import (
 
 from .ergast.errors import SourceError
 from .ergast.schema import DUCKDB_TYPES, arrow_schema, empty_table
+
+# Runs inside the load's transaction after the new rows are in place; raising rolls the load back.
+BeforeCommit = Callable[[duckdb.DuckDBPyConnection], None]
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ def load_reference(
     source: str,
     run_id: str,
     keep_existing: Sequence[str] = (),
+    before_commit: BeforeCommit | None = None,
 ) -> LoadResult:
     """Replace an unpartitioned table with ``data`` in one transaction.
 
@@ -97,7 +101,14 @@ def load_reference(
         spec.column(column)  # KeyError names the table and the unknown column
     incoming = _with_lineage(spec, data, source=source, run_id=run_id, season=None)
     return _replace(
-        con, spec, incoming, source=source, where_sql="TRUE", params=[], keep=keep_existing
+        con,
+        spec,
+        incoming,
+        source=source,
+        where_sql="TRUE",
+        params=[],
+        keep=keep_existing,
+        before_commit=before_commit,
     )
 
 
@@ -108,11 +119,12 @@ def load_seasons(
     *,
     source: str,
     run_id: str,
+    before_commit: BeforeCommit | None = None,
 ) -> LoadResult:
     """Replace the rows of each given season with its frame, all seasons in one transaction.
 
-    Running the same load twice leaves identical contract columns; a failure leaves the
-    previously loaded rows of every season untouched.
+    Running the same load twice leaves identical contract columns; a failure (or a rejection by
+    ``before_commit``) leaves the previously loaded rows of every season untouched.
     """
     spec = TABLES[table]
     if not spec.season_scoped:
@@ -134,6 +146,7 @@ def load_seasons(
         source=source,
         where_sql=f'"{SEASON_COLUMN}" IN (SELECT UNNEST(?::INTEGER[]))',
         params=[seasons],
+        before_commit=before_commit,
     )
     by_season = {season: frames[season].num_rows for season in seasons}
     return LoadResult(table, source, result.rows, result.replaced_rows, by_season)
@@ -168,6 +181,7 @@ def _replace(
     where_sql: str,
     params: list[object],
     keep: Sequence[str] = (),
+    before_commit: BeforeCommit | None = None,
 ) -> LoadResult:
     ensure_raw_table(con, spec.name)
     keys = ", ".join(f'"{k}"' for k in spec.key)
@@ -198,6 +212,8 @@ def _replace(
             if keep:
                 con.execute("DROP TABLE _p3_kept")  # a rollback drops it too
             _check_key_unique_in_table(con, spec, source)
+            if before_commit is not None:
+                before_commit(con)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

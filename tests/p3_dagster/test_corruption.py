@@ -1,6 +1,7 @@
-"""Corruption matrix: one fault per case in a copy of the source data; the named check (or the
-source itself) fails, the run stops before dbt and publishing, and the published snapshot keeps
-its build_id and content.
+"""Corruption matrix: one fault per case in a copy of the source data; the source itself, or the
+validation before the load commits, fails the load's step naming the broken check; the raw table
+keeps its rows, the run stops before dbt and publishing, and the published snapshot keeps its
+build_id and content.
 
 Runs on a copy of the real Ergast CSVs (seasons 2019-2020, which have laps and pit stops) or,
 where the real data is absent, on a generated demo dump (2023-2024)."""
@@ -15,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from p3_common.settings import Settings
 from p3_dagster.lib.publish import read_snapshot
+from p3_dagster.lib.warehouse import raw_table_counts
 from tests.dbt.conftest import build_graph_in, explicit_settings
 from tests.fixtures.dumps import write_demo_dump
 from tests.fixtures.real_data import real_ergast_dir
@@ -56,7 +59,11 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     root = tmp_path_factory.mktemp("corruption")
     real = real_ergast_dir()
     if real is not None:
-        dump = Path(shutil.copytree(real, root / "dump", ignore=shutil.ignore_patterns("extra")))
+        dump = Path(
+            shutil.copytree(
+                real, root / "dump", ignore=shutil.ignore_patterns("extra", "SHA256SUMS")
+            )
+        )
         seasons = (2019, 2020)
     else:
         dump, seasons = write_demo_dump(root / "dump"), (2023, 2024)
@@ -128,6 +135,39 @@ def truncate(table: str) -> Callable[[Path, int], None]:
     return inject
 
 
+def header_only(*tables: str) -> Callable[[Path, int], None]:
+    def inject(dump: Path, season: int) -> None:
+        for table in tables:
+            header, _ = rows(dump / f"{table}.csv")
+            write_rows(dump / f"{table}.csv", header, [])
+
+    return inject
+
+
+def cut_at_a_line_boundary(table: str, lines: int) -> Callable[[Path, int], None]:
+    """Drop the last ``lines`` complete rows: a file cut short that still parses."""
+
+    def inject(dump: Path, season: int) -> None:
+        header, body = rows(dump / f"{table}.csv")
+        write_rows(dump / f"{table}.csv", header, body[:-lines])
+
+    return inject
+
+
+def drop_the_last_race(table: str) -> Callable[[Path, int], None]:
+    """Remove one past race's rows of ``table`` in the fault season, leaving the rest intact."""
+
+    def inject(dump: Path, season: int) -> None:
+        header, body = rows(dump / f"{table}.csv")
+        races = race_ids(dump, season)
+        race = str(max(int(r) for r in races))
+        write_rows(
+            dump / f"{table}.csv", header, [r for r in body if r[header.index("raceId")] != race]
+        )
+
+    return inject
+
+
 def keep_a_fifth_of_the_season(table: str) -> Callable[[Path, int], None]:
     def inject(dump: Path, season: int) -> None:
         header, body = rows(dump / f"{table}.csv")
@@ -142,33 +182,49 @@ def keep_a_fifth_of_the_season(table: str) -> Callable[[Path, int], None]:
 
 @dataclass(frozen=True)
 class Case:
-    """A fault and what must catch it: a named asset check, or the source failing the step."""
+    """A fault, the load step it fails and what the failure says (the source's error, or the
+    check that rejected the load before it committed)."""
 
     name: str
     inject: Callable[[Path, int], None]
-    failing_check: str | None = None
-    failing_step: str | None = None
-    message: str = ""
+    table: str
+    message: str
+
+    @property
+    def failing_step(self) -> str:
+        return f"raw__ergast__{self.table}"
 
 
 CASES = [
-    Case("duplicate_key", duplicate_a_row("results"), failing_step="raw__ergast__results",
-         message="duplicate key"),
-    Case("dangling_foreign_key", edit("results", "driverId", "987654"),
-         failing_check="results_ids_exist_in_parent_tables"),
-    Case("negative_lap_time", edit("lap_times", "milliseconds", "-1500"),
-         failing_check="lap_times_values_are_in_range"),
-    Case("position_outside_the_grid", edit("results", "grid", "99"),
-         failing_check="results_values_are_in_range"),
-    Case("missing_column", drop_column("pit_stops", "duration"),
-         failing_step="raw__ergast__pit_stops", message="missing columns ['duration']"),
-    Case("truncated_file", truncate("qualifying"), failing_step="raw__ergast__qualifying",
-         message="qualifying"),
-    Case("season_with_most_rows_missing", keep_a_fifth_of_the_season("pit_stops"),
-         failing_check="pit_stops_row_count_did_not_drop_sharply"),
-    Case("unknown_status_id", edit("results", "statusId", "4242"),
-         failing_check="results_ids_exist_in_parent_tables"),
+    Case("duplicate_key", duplicate_a_row("results"), "results", "duplicate key"),
+    Case("dangling_foreign_key", edit("results", "driverId", "987654"), "results",
+         "results_ids_exist_in_parent_tables"),
+    Case("negative_lap_time", edit("lap_times", "milliseconds", "-1500"), "lap_times",
+         "lap_times_values_are_in_range"),
+    Case("position_outside_the_grid", edit("results", "grid", "99"), "results",
+         "results_values_are_in_range: grid between 0 and 40 (1 offending)"),
+    Case("missing_column", drop_column("pit_stops", "duration"), "pit_stops",
+         "missing columns ['duration']"),
+    Case("truncated_file", truncate("qualifying"), "qualifying", "qualifying"),
+    Case("season_with_most_rows_missing", keep_a_fifth_of_the_season("pit_stops"), "pit_stops",
+         "pit_stops_row_count_did_not_drop_sharply"),
+    Case("unknown_status_id", edit("results", "statusId", "4242"), "results",
+         "results_ids_exist_in_parent_tables"),
+    # Issue 16: empty or shrunken input must never replace good rows.
+    Case("results_header_only", header_only("results"), "results",
+         "results_row_count_did_not_drop_sharply"),
+    Case("a_past_race_lost_its_results", drop_the_last_race("results"), "results",
+         "results_is_complete: every race held 3 or more days ago has results (1 offending)"),
+    Case("lap_times_cut_at_a_line_boundary", cut_at_a_line_boundary("lap_times", 522),
+         "lap_times", "lap_times_is_complete"),
+    Case("a_race_lost_its_standings", drop_the_last_race("driver_standings"), "driver_standings",
+         "driver_standings_is_complete"),
 ]  # fmt: skip
+
+
+def raw_counts(settings: Settings) -> dict[str, int]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return raw_table_counts(con)
 
 
 def fingerprint(path: Path) -> str:
@@ -187,19 +243,20 @@ def test_a_fault_is_caught_and_the_published_snapshot_is_untouched(
     before, content = read_snapshot(published), fingerprint(published)
     case.inject(dump, baseline.fault_season)
 
+    raw_before = raw_counts(settings)
+
     result = build_graph_in(settings, baseline.instance, PIPELINE)
 
     assert not result.success
-    if case.failing_check:
-        failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
-        assert case.failing_check in failed
-    if case.failing_step:
-        failures = [
-            e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE
-        ]
-        assert [e.step_key for e in failures] == [case.failing_step]
-        assert case.message in str(failures[0].step_failure_data.error.to_string())
+    failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    errors = {e.step_key: e.step_failure_data.error.message.strip() for e in failures}
+    assert list(errors) == [case.failing_step], errors
+    assert case.message in str(failures[0].step_failure_data.error.to_string())
+    assert raw_counts(settings) == raw_before, (
+        "a rejected load must leave the raw tables as they were"
+    )
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["raw", f"ergast__{case.table}"]) not in materialized
     assert SNAPSHOT not in materialized
     assert not any(key.path[0] == "marts" for key in materialized), "dbt must not run"
     assert read_snapshot(published) == before

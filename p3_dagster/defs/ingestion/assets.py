@@ -10,6 +10,7 @@ from p3_common.ergast import TABLES, TableSpec
 
 from ...lib.ingest import ingest_table
 from ...lib.metadata import column_schema, load_metadata, source_metadata
+from ...lib.quality import LoadRejected, failures_markdown
 from ...lib.resources import ErgastSourceResource, WarehouseResource
 from ...lib.warehouse import DuckDBCatalog
 
@@ -29,6 +30,18 @@ RAW_DEPENDENCIES: dict[str, tuple[str, ...]] = {
 
 # Network-bound loads (the API) retry transient failures; a bad file would fail the same way again.
 API_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+
+
+# Materialisation metadata that tells the row-count check a shrink was deliberate.
+ROW_DROP_ACCEPTED = "row_drop_accepted"
+
+
+class RawLoadConfig(dg.Config):
+    """Run config of a raw load."""
+
+    accept_row_drop: bool = False
+    """Accept a load that shrinks a season (or a reference table) below half its rows: a
+    deliberate correction. Off by default: a shrink is rejected and the table keeps its rows."""
 
 
 def raw_asset_key(table: str) -> dg.AssetKey:
@@ -74,14 +87,27 @@ def build_raw_asset(
         },
     )
     def _raw_table(
-        context: dg.AssetExecutionContext, duckdb: WarehouseResource, ergast: ErgastSourceResource
+        context: dg.AssetExecutionContext,
+        config: RawLoadConfig,
+        duckdb: WarehouseResource,
+        ergast: ErgastSourceResource,
     ) -> dg.MaterializeResult:
         seasons = [int(key) for key in context.partition_keys] if spec.season_scoped else []
         with duckdb.get_connection() as con, ergast.open(DuckDBCatalog(con)) as source:
-            result = ingest_table(
-                con, source, spec.name, run_id=context.run.run_id, seasons=seasons
-            )
+            try:
+                result = ingest_table(
+                    con,
+                    source,
+                    spec.name,
+                    run_id=context.run.run_id,
+                    seasons=seasons,
+                    accept_row_drop=config.accept_row_drop,
+                )
+            except LoadRejected as rejected:
+                raise rejection_failure(rejected) from None
             metadata = load_metadata(con, result) | source_metadata(source)
+        if config.accept_row_drop:
+            metadata[ROW_DROP_ACCEPTED] = True
         context.log.info(
             f"loaded {result.rows} rows into {spec.qualified_name} from {result.source}"
             + (f" for {len(seasons)} season(s)" if seasons else "")
@@ -89,6 +115,19 @@ def build_raw_asset(
         return dg.MaterializeResult(metadata=metadata)
 
     return _raw_table
+
+
+def rejection_failure(rejected: LoadRejected) -> dg.Failure:
+    """The step failure for a rejected load: the one-line reason, and the offending rows."""
+    return dg.Failure(
+        description=str(rejected),
+        metadata={
+            "failed": "; ".join(f.name for f in rejected.report.failures),
+            "offending_rows": dg.MetadataValue.md(failures_markdown(rejected.report.failures)),
+        },
+        # The same data would be rejected again: no retry, even for the network-bound source.
+        allow_retries=False,
+    )
 
 
 def build_raw_assets(

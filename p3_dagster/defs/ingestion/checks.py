@@ -14,6 +14,7 @@ from ...lib.quality import (
     Baseline,
     CheckGroup,
     ValidationReport,
+    check_name,
     failures_markdown,
     groups_for,
     latest_load_seasons,
@@ -23,7 +24,7 @@ from ...lib.quality import (
 )
 from ...lib.quality.sql_checks import table_exists
 from ...lib.resources import WarehouseResource
-from .assets import raw_asset_key
+from .assets import ROW_DROP_ACCEPTED, raw_asset_key
 
 # Every group guards dbt and the marts, so all are blocking with ERROR severity; an advisory
 # group would map to WARN here (WARN failures never block downstream steps).
@@ -48,15 +49,17 @@ _PURPOSE: dict[CheckGroup, str] = {
     CheckGroup.ROW_COUNT: (
         "No season (or, for a reference table, the table) holds fewer than half the rows of its "
         "previous load. The baseline is the `rows_by_season` (or `dagster/row_count`) metadata "
-        "of the partition's previous materialisation; re-materialising a partition after a "
-        "deliberate shrink makes the new count the baseline."
+        "of the partition's previous materialisation. Loads are validated before they commit, "
+        "so a baseline is always a load that passed; a deliberate shrink is loaded with the run "
+        "config `accept_row_drop: true` and becomes the new baseline."
+    ),
+    CheckGroup.COMPLETENESS: (
+        "The rows agree with the related tables, so partial data that every row-level rule "
+        "accepts is caught: a loaded season has races, a race in the past has results, lap rows "
+        "cover the laps the results record, pit stops fall on laps the race had, and every race "
+        "with results has standings."
     ),
 }
-
-
-def check_name(table: str, group: CheckGroup) -> str:
-    """The check's name: the table and the property that must hold, e.g. ``results_keys_are_unique_and_present``."""
-    return f"{table}_{group.value}"
 
 
 def build_raw_checks(raw_assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
@@ -177,13 +180,15 @@ def previous_row_counts(
     """
     if not TABLES[table].season_scoped:
         records = instance.fetch_materializations(asset_key, limit=2).records
+        if records and _metadata(records[0], ROW_DROP_ACCEPTED):
+            return {}
         rows = _metadata(records[1], "dagster/row_count") if len(records) > 1 else None
         return {WHOLE_TABLE: Baseline(int(rows), records[1].run_id)} if rows is not None else {}
     if not seasons:
         return {}
     baselines = {}
     for partition, records in _latest_two(instance, asset_key, [str(s) for s in seasons]).items():
-        if len(records) < 2:
+        if len(records) < 2 or _metadata(records[0], ROW_DROP_ACCEPTED):
             continue
         by_season = _metadata(records[1], "rows_by_season") or {}
         if partition in by_season:

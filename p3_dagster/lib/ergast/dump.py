@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import zipfile
 from datetime import date
@@ -20,6 +21,8 @@ from .schema import arrow_schema, conform
 from .timing import NULL_TOKENS
 
 SOURCE = "dump"
+# The checksum list a dump may ship beside its files (`sha256sum *.csv > SHA256SUMS`).
+CHECKSUM_FILE = "SHA256SUMS"
 
 
 class DumpSource:
@@ -28,6 +31,7 @@ class DumpSource:
     Only top-level files are read (a zip may wrap them in one folder); sub-folders such as
     ``extra/`` are ignored. Each file is parsed once per source instance and split by season through
     ``races.csv``, because Ergast's race-scoped tables carry a ``raceId`` but no year.
+    When the dump ships a ``SHA256SUMS`` file, every file it lists is verified as it is read.
     """
 
     name = SOURCE
@@ -38,6 +42,7 @@ class DumpSource:
             raise SourceError(SOURCE, "*", f"Ergast dump not found at {self.location}")
         self._tables: dict[str, pa.Table] = {}
         self._season_races: dict[int, pa.Array] | None = None
+        self._checksums: dict[str, str] | None = None
 
     def seasons(self) -> list[int]:
         """Seasons that have at least one race in ``races.csv``."""
@@ -138,20 +143,41 @@ class DumpSource:
         return conform(data, table, source=SOURCE, where=where, row_number=lambda i: i + 2)
 
     def _file_bytes(self, table: str) -> bytes:
-        filename = f"{table}.csv"
+        data = self._member_bytes(table, f"{table}.csv")
+        if data is None:
+            raise SourceError(
+                SOURCE, table, f"file {table}.csv is missing", where=self._describe(table)
+            )
+        self._verify_checksum(table, data)
+        return data
+
+    def _verify_checksum(self, table: str, data: bytes) -> None:
+        if self._checksums is None:
+            listing = self._member_bytes(table, CHECKSUM_FILE)
+            self._checksums = {} if listing is None else _parse_checksums(listing)
+        expected = self._checksums.get(f"{table}.csv")
+        if expected is None:
+            return
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise SourceError(
+                SOURCE,
+                table,
+                f"{table}.csv differs from the dump's {CHECKSUM_FILE} (sha256 {actual[:12]}..., "
+                f"listed {expected[:12]}...): the file is corrupt or was changed after the dump "
+                "was made",
+                where=self._describe(table),
+            )
+
+    def _member_bytes(self, table: str, filename: str) -> bytes | None:
+        """A top-level file of the folder or zip, or None when it is absent."""
         if self.location.is_dir():
             path = self.location / filename
-            if not path.is_file():
-                raise SourceError(SOURCE, table, f"file {filename} is missing", where=str(path))
-            return path.read_bytes()
+            return path.read_bytes() if path.is_file() else None
         try:
             with zipfile.ZipFile(self.location) as archive:
                 member = _zip_member(archive, filename)
-                if member is None:
-                    raise SourceError(
-                        SOURCE, table, f"file {filename} is missing", where=str(self.location)
-                    )
-                return archive.read(member)
+                return None if member is None else archive.read(member)
         except zipfile.BadZipFile as exc:
             raise SourceError(
                 SOURCE, table, f"not a zip file: {exc}", where=str(self.location)
@@ -161,6 +187,17 @@ class DumpSource:
         if self.location.is_dir():
             return str(self.location / f"{table}.csv")
         return f"{self.location}!{table}.csv"
+
+
+def _parse_checksums(listing: bytes) -> dict[str, str]:
+    # `sha256sum` lines: "<hex>  <name>" (text mode) or "<hex> *<name>" (binary mode).
+    checksums = {}
+    for line in listing.decode("utf-8", errors="replace").splitlines():
+        digest, _, name = line.strip().partition(" ")
+        name = name.strip().lstrip("*")
+        if len(digest) == 64 and name and "/" not in name:
+            checksums[name] = digest.lower()
+    return checksums
 
 
 def _zip_member(archive: zipfile.ZipFile, filename: str) -> str | None:

@@ -1,7 +1,8 @@
 """Ingestion-boundary data quality: GX suites and warehouse queries over the raw Ergast tables."""
 
+from .gate import LoadRejected, committed_baseline, validate_before_commit
 from .report import ExpectationResult, ValidationReport, failures_markdown, results_markdown
-from .rules import MIN_ROW_RATIO, CheckGroup, Engine, Rule, groups_for, rules_for
+from .rules import MIN_ROW_RATIO, CheckGroup, Engine, Rule, check_name, groups_for, rules_for
 from .sql_checks import WHOLE_TABLE, Baseline, latest_load_seasons, row_counts
 from .validate import validate_table
 
@@ -12,13 +13,17 @@ __all__ = [
     "CheckGroup",
     "Engine",
     "ExpectationResult",
+    "LoadRejected",
     "Rule",
     "ValidationReport",
+    "check_name",
+    "committed_baseline",
     "failures_markdown",
     "groups_for",
     "latest_load_seasons",
     "results_markdown",
     "row_counts",
     "rules_for",
+    "validate_before_commit",
     "validate_table",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +23,7 @@ class CheckGroup(StrEnum):
     VALUES = "values_are_in_range"
     REFERENCES = "ids_exist_in_parent_tables"
     ROW_COUNT = "row_count_did_not_drop_sharply"
+    COMPLETENESS = "is_complete"
 
 
 class Engine(StrEnum):
@@ -57,6 +58,13 @@ class ForeignKey:
     column: str
     parent: str
 
+
+# A race this many days old has results in every source (the API posts them within hours).
+RESULTS_GRACE_DAYS = 3
+# Lap rows may fall a little short of the laps a race's results record: the real history has
+# races with a few laps missing per driver (worst 1996-2020 race: 98.9%), never a driver's whole race.
+MIN_LAP_COVERAGE = 0.98
+FIRST_CONSTRUCTORS_CHAMPIONSHIP = 1958
 
 # A load may replace a season's rows with far fewer only if something went wrong upstream: F1
 # history does not shrink, and the API source only adds rounds to the current season.
@@ -198,12 +206,19 @@ def rules_for(
         *_value_rules(table, last_season=today.year + 1, today=today),
         *_reference_rules(table),
         row_count_rule(spec.season_scoped, min_row_ratio),
+        *_completeness_rules(table, today=today),
     ]
+
+
+def check_name(table: str, group: CheckGroup) -> str:
+    """The check's name: the table and the property that must hold, e.g. ``results_keys_are_unique_and_present``."""
+    return f"{table}_{group.value}"
 
 
 def groups_for(table: str) -> list[CheckGroup]:
     """The check groups that apply to ``table`` (reference tables have no foreign keys)."""
-    return [g for g in CheckGroup if g is not CheckGroup.REFERENCES or table in FOREIGN_KEYS]
+    optional = {CheckGroup.REFERENCES: FOREIGN_KEYS, CheckGroup.COMPLETENESS: COMPLETE_TABLES}
+    return [g for g in CheckGroup if g not in optional or table in optional[g]]
 
 
 def expected_columns(table: str) -> list[tuple[str, str, bool]]:
@@ -331,6 +346,65 @@ def _reference_rules(table: str) -> list[Rule]:
             )
         )
     return rules
+
+
+# Tables whose rows must agree with related tables: partial data that every per-row rule accepts
+# (a file cut at a line boundary, a season that lost its results) shows up here.
+COMPLETE_TABLES = (
+    "races",
+    "results",
+    "lap_times",
+    "pit_stops",
+    "driver_standings",
+    "constructor_standings",
+)
+
+
+def _completeness_rules(table: str, *, today: date) -> list[Rule]:
+    def rule(name: str, expectation: str, **kwargs: Any) -> Rule:
+        return Rule(CheckGroup.COMPLETENESS, name, expectation, Engine.DUCKDB, kwargs=kwargs)
+
+    match table:
+        case "races":
+            return [
+                rule(
+                    "every season loaded has at least one race", "expect_every_season_to_have_races"
+                )
+            ]
+        case "results":
+            return [
+                rule(
+                    f"every race held {RESULTS_GRACE_DAYS} or more days ago has results",
+                    "expect_every_past_race_to_have_results",
+                    held_before=today - timedelta(days=RESULTS_GRACE_DAYS),
+                )
+            ]
+        case "lap_times":
+            return [
+                rule(
+                    f"each race with lap times has lap rows for at least {MIN_LAP_COVERAGE:.0%} "
+                    "of the laps its results record",
+                    "expect_lap_rows_to_cover_the_laps_raced",
+                    min_ratio=MIN_LAP_COVERAGE,
+                )
+            ]
+        case "pit_stops":
+            return [
+                rule(
+                    "every pit stop is by a driver with a result in that race, on a lap the race had",
+                    "expect_pit_stops_on_laps_raced",
+                )
+            ]
+        case "driver_standings" | "constructor_standings":
+            first = FIRST_SEASON if table == "driver_standings" else FIRST_CONSTRUCTORS_CHAMPIONSHIP
+            return [
+                rule(
+                    f"every race with results from {first} on has standings",
+                    "expect_every_race_with_results_to_have_standings",
+                    first_season=first,
+                )
+            ]
+    return []
 
 
 def row_count_rule(season_scoped: bool, min_ratio: float = MIN_ROW_RATIO) -> Rule:

@@ -11,10 +11,11 @@ import duckdb
 from p3_common.ergast import SEASON_COLUMN, TABLES
 
 from .report import ExpectationResult, ValidationReport
-from .rules import MIN_ROW_RATIO, Engine, Rule, rules_for
+from .rules import MIN_ROW_RATIO, CheckGroup, Engine, Rule, rules_for
 from .sql_checks import (
     Baseline,
     check_column_types,
+    check_completeness,
     check_key_unique_across_table,
     check_parent_exists,
     check_race_season,
@@ -97,6 +98,8 @@ def _run_sql_rule(
                 return check_race_season(con, rule, table, seasons, sample_columns)
             case "expect_row_count_not_to_drop_sharply":
                 return check_row_counts(rule, row_counts(con, table, seasons), previous_rows)
+            case _ if rule.group is CheckGroup.COMPLETENESS:
+                return check_completeness(con, rule, table, seasons)
     except duckdb.Error as exc:
         # A drifted table (say, a dropped column) must fail the rule, not crash the check.
         return ExpectationResult(rule, success=False, error=f"{type(exc).__name__}: {exc}")

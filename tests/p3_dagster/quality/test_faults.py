@@ -12,6 +12,7 @@ from p3_common.ergast import TABLES
 from p3_dagster.lib.quality import (
     Baseline,
     CheckGroup,
+    LoadRejected,
     failures_markdown,
     row_counts,
     rules_for,
@@ -201,8 +202,8 @@ def test_the_row_count_guard_passes_growth_small_dips_and_first_loads() -> None:
     assert not halved.success and halved.unexpected_count == 51
 
 
-def test_a_column_type_drift_the_loader_accepts_is_caught(tmp_path: Path) -> None:
-    # The loader checks column names only, so a table created elsewhere with a wrong type loads.
+def test_a_column_type_drift_is_rejected_before_the_load_commits(tmp_path: Path) -> None:
+    # The loader checks column names only; the types rule, run before the commit, rejects the load.
     path = tmp_path / "drifted.duckdb"
     columns = [
         f'"{name}" {"VARCHAR" if name == "grid" else sql_type}{"" if nullable else " NOT NULL"}'
@@ -211,9 +212,11 @@ def test_a_column_type_drift_the_loader_accepts_is_caught(tmp_path: Path) -> Non
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE SCHEMA raw")
         con.execute(f"CREATE TABLE raw.ergast__results ({', '.join(columns)})")
-    load_warehouse(path, small_demo_source())
+    with pytest.raises(LoadRejected, match="results_columns_match_the_contract"):
+        load_warehouse(path, small_demo_source())
 
     with duckdb.connect(str(path)) as con:
+        assert con.execute("SELECT count(*) FROM raw.ergast__results").fetchall() == [(0,)]
         report = validate_table(con, "results", seasons=[2024])
 
     types = next(r for r in report.results if r.rule.expectation.startswith("expect_column_types"))
