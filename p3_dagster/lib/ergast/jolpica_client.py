@@ -357,8 +357,14 @@ class JolpicaClient:
     ``SourceError`` instead of hanging a run. Lists are paged with ``limit``/``offset`` and pages
     are merged. Not thread-safe: use one client per thread.
 
+    Two overall bounds hold whatever the server does: a page request, with its retries, backoff
+    and a body trickling in, ends within ``request_deadline`` seconds (plus at most one read
+    wait), and every request after ``start_step(label)`` ends within ``step_deadline`` seconds of
+    that call. Past either, a one-line ``SourceError`` names the URL and the deadline. Each retry
+    logs a warning (logger ``p3_dagster.lib.ergast.jolpica_client``) with URL, reason and time left.
+
     Parameters: ``base_url`` API root without trailing ``/``; ``timeout`` seconds (or an
-    ``httpx.Timeout``) per request; ``page_size`` ``limit`` per page (1..100); ``max_attempts``,
+    ``httpx.Timeout``) for one wait (connect, one read); ``page_size`` ``limit`` per page (1..100); ``max_attempts``,
     ``backoff_initial``, ``backoff_max`` the retry policy; ``max_wait`` the longest single wait
     (Retry-After, hourly budget) before failing; ``rate_limiter`` defaults to Jolpica's limits;
     ``clock``/``sleep`` drive the default limiter and the backoff (fake them in tests);
@@ -404,8 +410,8 @@ class JolpicaClient:
         self._clock = clock
         self.stats = ClientStats()
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self._step_label = "load"
-        self._step_started = clock()
+        self._step_label = ""
+        self._step_started: float | None = None  # no step deadline until start_step
         self._http = httpx.Client(
             timeout=self._timeout,
             headers={
@@ -443,7 +449,7 @@ class JolpicaClient:
         """Start the step deadline for one table load, e.g. ``lap_times 2024``.
 
         Every request until the next ``start_step`` must finish within ``step_deadline`` seconds
-        of now (the clock also starts when the client is made).
+        of now. Before the first ``start_step`` only the request deadline applies.
         """
         self._step_label = label
         self._step_started = self._clock()
@@ -541,6 +547,8 @@ class JolpicaClient:
             "P3_JOLPICA_REQUEST_DEADLINE_SECONDS",
             "request",
         )
+        if self._step_started is None:
+            return request
         step = _Deadline(
             self._step_started + self.step_deadline,
             self.step_deadline,
