@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dagster as dg
 
 # Who answers for an asset when it did not name its owners itself (dbt models do, via meta.owner).
@@ -28,8 +32,14 @@ def owned(spec: dg.AssetSpec) -> dg.AssetSpec:
 def catalogued(definitions: dg.Definitions) -> dg.Definitions:
     """``definitions`` with an owner on every asset and a code reference to the Python function
     that computes it (dbt models also link their SQL file, from the translator)."""
+    with beta_code_references():
+        referenced = dg.with_source_code_references(list(definitions.assets or []))
+    assets = [
+        asset.map_asset_specs(owned) if isinstance(asset, dg.AssetsDefinition) else asset
+        for asset in referenced
+    ]
     return dg.Definitions(
-        assets=dg.with_source_code_references(list(definitions.assets or [])),
+        assets=assets,
         asset_checks=definitions.asset_checks,
         jobs=definitions.jobs,
         schedules=definitions.schedules,
@@ -38,4 +48,13 @@ def catalogued(definitions: dg.Definitions) -> dg.Definitions:
         executor=definitions.executor,
         loggers=definitions.loggers,
         metadata=definitions.metadata,
-    ).map_asset_specs(func=owned)
+    )
+
+
+@contextmanager
+def beta_code_references() -> Iterator[None]:
+    """Silence Dagster's BetaWarning for code references (beta in 1.13): we opt in on purpose,
+    and one warning per asset would bury the output of every command that loads the code."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        yield

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliInvocation, DbtProject, dbt_assets
 
+from ...lib.catalog import beta_code_references
 from ...lib.dbt import DbtConfig, dbt_build_args, failure_summary, relation_metadata, strip_ansi
 from ...lib.dbt_translator import P3DbtTranslator
 from ...lib.resources import P3DbtCliResource
@@ -28,26 +29,28 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
             "(dbt parse) or start the UI with `make dev`, which prepares it"
         )
 
-    @dbt_assets(
-        manifest=project.manifest_path,
-        project=project,
-        dagster_dbt_translator=P3DbtTranslator(),
-        name="dbt_models",
-        pool="duckdb_write",
-    )
-    def dbt_models(
-        context: dg.AssetExecutionContext, dbt: P3DbtCliResource, config: DbtConfig
-    ) -> Iterator[Any]:
-        """Build the dbt models and run their tests (staging views, intermediate views, mart tables).
+    with beta_code_references():  # the translator links each model's SQL file
 
-        Each materialisation carries the relation's column schema (with types) and row count,
-        read from the warehouse once dbt has finished; a failure names the failed dbt nodes.
-        """
-        invocation = dbt.cli(dbt_build_args(config), context=context, raise_on_error=False)
-        events = list(invocation.stream())
-        warehouse = Path(dbt.environment.get("P3_DUCKDB_PATH", ""))
-        yield from with_relation_metadata(events, context, warehouse)
-        raise_if_failed(invocation)
+        @dbt_assets(
+            manifest=project.manifest_path,
+            project=project,
+            dagster_dbt_translator=P3DbtTranslator(),
+            name="dbt_models",
+            pool="duckdb_write",
+        )
+        def dbt_models(
+            context: dg.AssetExecutionContext, dbt: P3DbtCliResource, config: DbtConfig
+        ) -> Iterator[Any]:
+            """Build the dbt models and run their tests (staging and intermediate views, mart tables).
+
+            Each materialisation carries the relation's column schema (with types) and row count,
+            read from the warehouse once dbt has finished; a failure names the failed dbt nodes.
+            """
+            invocation = dbt.cli(dbt_build_args(config), context=context, raise_on_error=False)
+            events = list(invocation.stream())
+            warehouse = Path(dbt.environment.get("P3_DUCKDB_PATH", ""))
+            yield from with_relation_metadata(events, context, warehouse)
+            raise_if_failed(invocation)
 
     return dbt_models
 
