@@ -556,3 +556,25 @@ def test_the_deadline_settings_reach_the_source_resource(monkeypatch: pytest.Mon
     resource = build_source_resource(load_settings())
     assert resource.jolpica_request_deadline_seconds == 12.5
     assert resource.jolpica_step_deadline_seconds == 90.0
+
+
+def test_each_table_load_of_the_source_gets_its_own_step_deadline(
+    make_source: Callable[..., object], jolpica_server: JolpicaTestServer
+) -> None:
+    import time
+
+    source = make_source(
+        clock=time.monotonic,
+        sleep=time.sleep,
+        limiter={"clock": time.monotonic, "sleep": time.sleep},
+        timeout=2.0,
+        step_deadline=1.0,
+    )
+    jolpica_server.slow_next(0.3, times=None, path="/laps")  # ~20 rounds of laps: >> 1 s
+    started = time.monotonic()
+    with pytest.raises(SourceError) as info:
+        source.season_table("lap_times", 2020)  # type: ignore[attr-defined]
+    assert time.monotonic() - started < 2.5
+    message = one_line(info.value)
+    assert "/2020/" in message and "/laps.json" in message
+    assert "the 1 s step (lap_times 2020) deadline (P3_JOLPICA_STEP_DEADLINE_SECONDS)" in message
