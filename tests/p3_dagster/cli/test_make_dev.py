@@ -17,7 +17,7 @@ from p3_common.settings import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 START_TIMEOUT = 420  # three processes load the code location; minutes on a busy 2-core machine
-STOP_TIMEOUT = 45
+STOP_TIMEOUT = 90  # 17-20 s measured on a loaded 2-core machine; before: never (SIGKILL needed)
 
 
 def _free_port() -> int:
@@ -26,7 +26,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _group_alive(pgid: int) -> bool:
+def _group_alive(pgid: int, leader: subprocess.Popen) -> bool:
+    leader.poll()  # reap `make` itself: a zombie still counts as a member of its group
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -68,15 +69,18 @@ def test_make_dev_serves_the_ui_and_stops_on_a_signal_to_its_group(
 
         stopped_at = time.monotonic()
         os.killpg(proc.pid, signum)
-        while _group_alive(proc.pid) and time.monotonic() - stopped_at < STOP_TIMEOUT:
+        while _group_alive(proc.pid, proc) and time.monotonic() - stopped_at < STOP_TIMEOUT:
             time.sleep(0.5)
         seconds = time.monotonic() - stopped_at
 
         output = (tmp_path / "dev.log").read_text()
-        assert not _group_alive(proc.pid), f"still running {seconds:.0f}s after {signum}"
+        assert not _group_alive(proc.pid, proc), (
+            f"still running {seconds:.0f}s after signal {signum}"
+        )
         assert "dg dev" in output
+        assert seconds < STOP_TIMEOUT
         assert "deprecat" not in output.lower()
     finally:
-        if _group_alive(proc.pid):
+        if _group_alive(proc.pid, proc):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
