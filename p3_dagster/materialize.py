@@ -552,8 +552,12 @@ class _Progress:
 
 
 def _print_summary(settings: Settings, reported: set[str]) -> None:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        counts = {f"raw.ergast__{name}": rows for name, rows in raw_table_counts(con).items()}
+    counts = _raw_counts(settings.warehouse_path)
+    if counts is None:
+        console.print(
+            "  [dim]warehouse busy (another run is writing it): raw row counts skipped[/dim]"
+        )
+        counts = {}
     snapshot = read_snapshot(settings.serving_duckdb_path)  # type: ignore[arg-type]
     table = Table(title=f"P3 warehouse ({settings.source})", show_edge=False)
     table.add_column("table")
@@ -569,3 +573,19 @@ def _print_summary(settings: Settings, reported: set[str]) -> None:
         f"  warehouse  {settings.warehouse_path}\n{published}"
         f"  open the Dagster UI with [bold]make dev[/bold] (http://127.0.0.1:3000)"
     )
+
+
+def _raw_counts(warehouse: Path, attempts: int = 5) -> dict[str, int] | None:
+    """Raw row counts, or None if another run's step holds the warehouse's write lock.
+
+    The summary reads outside the ``duckdb_write`` pool: a concurrent run may be writing, and a
+    finished run must not fail for a table of counts.
+    """
+    for attempt in range(attempts):
+        try:
+            with duckdb.connect(str(warehouse), read_only=True) as con:
+                return {f"raw.ergast__{name}": n for name, n in raw_table_counts(con).items()}
+        except duckdb.IOException:
+            if attempt < attempts - 1:
+                time.sleep(1.0)
+    return None
