@@ -18,6 +18,7 @@ from ...lib.quality import (
     failures_markdown,
     groups_for,
     latest_load_seasons,
+    loaded_seasons_between,
     results_markdown,
     rules_for,
     validate_table,
@@ -229,7 +230,10 @@ def _seasons_to_validate(
     if not TABLES[table].season_scoped or not table_exists(con, table):
         return None
     if context.has_partition_key or context.has_partition_key_range:
-        return sorted(int(key) for key in context.partition_keys)
+        # The run's season range (from its tags: the check step itself has no partitions when
+        # the checks run alone), narrowed to the seasons the table holds.
+        span = context.partition_key_range
+        return loaded_seasons_between(con, table, int(span.start), int(span.end))
     # Launched on its own, outside a partitioned run: validate what the latest load wrote.
     return latest_load_seasons(con, table)
 

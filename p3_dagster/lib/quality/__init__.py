@@ -3,7 +3,13 @@
 from .gate import LoadRejected, committed_baseline, validate_before_commit
 from .report import ExpectationResult, ValidationReport, failures_markdown, results_markdown
 from .rules import MIN_ROW_RATIO, CheckGroup, Engine, Rule, check_name, groups_for, rules_for
-from .sql_checks import WHOLE_TABLE, Baseline, latest_load_seasons, row_counts
+from .sql_checks import (
+    WHOLE_TABLE,
+    Baseline,
+    latest_load_seasons,
+    loaded_seasons_between,
+    row_counts,
+)
 from .validate import validate_table
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "failures_markdown",
     "groups_for",
     "latest_load_seasons",
+    "loaded_seasons_between",
     "results_markdown",
     "row_counts",
     "rules_for",

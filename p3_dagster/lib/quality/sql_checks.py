@@ -66,6 +66,18 @@ def latest_load_seasons(con: duckdb.DuckDBPyConnection, table: str) -> list[int]
     return [int(season) for (season,) in rows]
 
 
+def loaded_seasons_between(
+    con: duckdb.DuckDBPyConnection, table: str, first: int, last: int
+) -> list[int]:
+    """Seasons from ``first`` to ``last`` that a race-scoped table holds rows for."""
+    rows = con.execute(
+        f'SELECT DISTINCT "{SEASON_COLUMN}" FROM {TABLES[table].qualified_name} '
+        f'WHERE "{SEASON_COLUMN}" BETWEEN ? AND ? ORDER BY 1',
+        [first, last],
+    ).fetchall()
+    return [int(season) for (season,) in rows]
+
+
 def row_counts(
     con: duckdb.DuckDBPyConnection, table: str, seasons: Sequence[int] | None
 ) -> dict[str, int]:

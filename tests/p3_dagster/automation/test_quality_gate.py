@@ -76,7 +76,10 @@ def test_failed_raw_checks_stop_automation_and_the_next_good_load_resumes_it(
     set_first_grid(dump, good_grid)
     assert succeeded(build_graph_in(settings, instance, dg.AssetSelection.assets(RESULTS)))
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute("UPDATE raw.ergast__results SET grid = 99 WHERE result_id = 1")
+        con.execute(
+            "UPDATE raw.ergast__results SET grid = 99 "
+            "WHERE result_id = (SELECT min(result_id) FROM raw.ergast__results)"
+        )
     checks = build_graph_in(settings, instance, dg.AssetSelection.checks_for_assets(RESULTS))
     failed = {e.check_name for e in checks.get_asset_check_evaluations() if not e.passed}
     assert "results_values_are_in_range" in failed

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from p3_common.ergast import REFERENCE_TABLES, TABLES
@@ -104,7 +105,22 @@ def test_every_check_passes_on_clean_demo_data_and_reports_what_it_validated() -
     assert "results_consumer" in started_steps(result)
 
 
-def test_an_unknown_status_id_fails_its_blocking_check_and_skips_downstream_work(
+def step_failure(result: dg.ExecuteInProcessResult, step: str) -> dg.DagsterEvent:
+    (failure,) = [
+        e
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.STEP_FAILURE and e.step_key == step
+    ]
+    return failure
+
+
+def results_rows() -> int:
+    settings = load_settings()
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM raw.ergast__results").fetchall()[0][0]
+
+
+def test_an_unknown_status_id_is_rejected_before_the_load_commits_and_skips_downstream_work(
     dump: Path,
 ) -> None:
     rewrite_results(dump, lambda rows: [*rows[:-1], rows[-1].rsplit(",", 1)[0] + ",9999"])
@@ -112,7 +128,33 @@ def test_an_unknown_status_id_fails_its_blocking_check_and_skips_downstream_work
     result = materialize(dg.DagsterInstance.ephemeral())
 
     assert not result.success
-    found = evaluations(result)
+    failure = step_failure(result, "raw__ergast__results").step_failure_data
+    assert failure.error.message.startswith("dagster._core.definitions.events.Failure: rejected")
+    assert "results_ids_exist_in_parent_tables: every status_id exists in raw.ergast__status" in (
+        failure.user_failure_data.description
+    )
+    assert "| 9999 |" in failure.user_failure_data.metadata["offending_rows"].value
+    assert "results_ids_exist_in_parent_tables" not in evaluations(result)  # checks never ran
+    # The consumer of raw results never started; raw tables that do not depend on it still loaded.
+    assert "results_consumer" not in started_steps(result)
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert raw_asset_key("lap_times") in materialized and RESULTS not in materialized
+    assert results_rows() == 0  # the rejected first load committed nothing
+
+
+def test_a_failing_check_reports_its_rule_count_and_offending_rows(dump: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize(instance).success
+    with duckdb.connect(str(load_settings().warehouse_path)) as con:  # rows gone bad after loading
+        con.execute(
+            "UPDATE raw.ergast__results SET status_id = 9999 "
+            "WHERE result_id = (SELECT max(result_id) FROM raw.ergast__results)"
+        )
+
+    checked = materialize(instance, selection=dg.AssetSelection.checks_for_assets(RESULTS))
+
+    assert not checked.success
+    found = evaluations(checked)
     failed = found["results_ids_exist_in_parent_tables"]
     assert not failed.passed and failed.blocking
     assert failed.severity == dg.AssetCheckSeverity.ERROR
@@ -120,32 +162,39 @@ def test_an_unknown_status_id_fails_its_blocking_check_and_skips_downstream_work
     assert failed.metadata["unexpected_rows"].value == 1
     assert "| 9999 |" in failed.metadata["offending_rows"].value
     assert [name for name, e in found.items() if not e.passed] == [failed.check_name]
-    # The consumer of raw results never started; raw tables that do not depend on it still loaded.
-    assert "results_consumer" not in started_steps(result)
-    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
-    assert raw_asset_key("lap_times") in materialized
 
 
-def test_a_reload_missing_most_of_a_season_fails_the_row_count_guard(dump: Path) -> None:
+def test_a_reload_missing_most_of_a_season_is_rejected_until_accepted_as_deliberate(
+    dump: Path,
+) -> None:
     instance = dg.DagsterInstance.ephemeral()
     assert materialize(instance).success
+    loaded = results_rows()
     rewrite_results(
         dump,
         lambda rows: [r for i, r in enumerate(rows) if not r.startswith("2024") or i % 10 == 0],
     )
     results_only = dg.AssetSelection.assets(RESULTS)
 
-    shrunk = materialize(instance, selection=results_only)
+    for _ in range(2):  # a rejected load never becomes the baseline: the second is rejected too
+        shrunk = materialize(instance, selection=results_only)
+        failure = step_failure(shrunk, "raw__ergast__results").step_failure_data
+        assert "results_row_count_did_not_drop_sharply" in failure.user_failure_data.description
+        assert "| 2024 |" in failure.user_failure_data.metadata["offending_rows"].value
+        assert results_rows() == loaded
 
-    guard = evaluations(shrunk)["results_row_count_did_not_drop_sharply"]
-    assert not guard.passed and not shrunk.success
-    assert guard.metadata["row_count_comparison"].value == (
-        "1 of 2 partition(s) compared fell below 50%"
+    accepted = dg.materialize(
+        [*build_raw_assets(build_season_partitions(SEASONS))],
+        resources=build_resources(load_settings()),
+        instance=instance,
+        tags=range_tags(),
+        selection=results_only,
+        run_config={"ops": {"raw__ergast__results": {"config": {"accept_row_drop": True}}}},
     )
-    assert "| 2024 |" in guard.metadata["offending_rows"].value
-    # Loading the same partitions again accepts the smaller season as the new baseline.
-    again = materialize(instance, selection=results_only)
-    assert evaluations(again)["results_row_count_did_not_drop_sharply"].passed
+    assert accepted.success and results_rows() < loaded
+    # The row-count check, run afterwards, takes the accepted shrink as deliberate.
+    guard = materialize(instance, selection=dg.AssetSelection.checks_for_assets(RESULTS))
+    assert evaluations(guard)["results_row_count_did_not_drop_sharply"].passed
 
 
 def test_checks_launched_alone_validate_the_seasons_of_the_latest_load() -> None:
