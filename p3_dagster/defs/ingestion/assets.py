@@ -15,16 +15,18 @@ from ...lib.resources import ErgastSourceResource, WarehouseResource
 from ...lib.warehouse import DuckDBCatalog
 
 # Upstream raw tables whose ids a table references; they give the graph its shape and make an
-# incremental source (jolpica) resolve ids against freshly loaded reference tables.
+# incremental source (jolpica) resolve ids against freshly loaded reference tables. Laps, pit
+# stops and standings also follow results: their completeness rules compare with the results
+# of the same run, not the previous load's.
 RAW_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "races": ("circuits", "seasons"),
     "results": ("races", "drivers", "constructors", "status"),
     "sprint_results": ("races", "drivers", "constructors", "status"),
     "qualifying": ("races", "drivers", "constructors"),
-    "lap_times": ("races", "drivers"),
-    "pit_stops": ("races", "drivers"),
-    "driver_standings": ("races", "drivers"),
-    "constructor_standings": ("races", "constructors"),
+    "lap_times": ("races", "drivers", "results"),
+    "pit_stops": ("races", "drivers", "results"),
+    "driver_standings": ("races", "drivers", "results"),
+    "constructor_standings": ("races", "constructors", "results"),
     "constructor_results": ("races", "constructors"),
 }
 
