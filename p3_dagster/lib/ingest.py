@@ -10,7 +10,7 @@ from p3_common.ergast import TABLES
 
 from .ergast.source import ErgastSource
 from .quality import committed_baseline, validate_before_commit
-from .warehouse import LoadResult, load_reference, load_seasons
+from .warehouse import BeforeCommit, LoadResult, load_reference, load_seasons
 
 
 def ingest_table(
@@ -55,6 +55,6 @@ def ingest_table(
 
 def _gate(
     con: duckdb.DuckDBPyConnection, table: str, seasons: list[int] | None, accept_row_drop: bool
-):
+) -> BeforeCommit:
     baseline = {} if accept_row_drop else committed_baseline(con, table, seasons)
     return validate_before_commit(table, seasons, baseline)

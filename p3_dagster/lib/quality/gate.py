@@ -8,6 +8,7 @@ import duckdb
 
 from p3_common.ergast import TABLES
 
+from ..warehouse import BeforeCommit
 from .report import ValidationReport
 from .rules import check_name
 from .sql_checks import Baseline, row_counts, table_exists
@@ -62,7 +63,7 @@ def committed_baseline(
 
 def validate_before_commit(
     table: str, seasons: Sequence[int] | None, baseline: dict[str, Baseline]
-):
+) -> BeforeCommit:
     """A ``before_commit`` hook for the loader: validate the rows as they would be committed,
     and raise ``LoadRejected`` (rolling the load back) if any blocking rule fails."""
 
