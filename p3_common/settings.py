@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     )
     seasons: Annotated[tuple[int, ...] | None, NoDecode, BeforeValidator(parse_seasons)] = None
     demo_seed: int = Field(default=2024, description="Seed of the synthetic demo championship.")
+    automation_interval_seconds: int = Field(
+        default=60,
+        ge=5,
+        description="How often the automation-condition sensor evaluates the graph (seconds).",
+    )
     alert_webhook: AnyHttpUrl | None = Field(
         default=None, description="URL that receives a JSON POST when a run fails."
     )

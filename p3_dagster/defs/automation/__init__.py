@@ -20,7 +20,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 "automation_condition_sensor",
                 target=dg.AssetSelection.all(),
                 default_status=dg.DefaultSensorStatus.RUNNING,
-                minimum_interval_seconds=60,
+                minimum_interval_seconds=settings.automation_interval_seconds,
                 description=(
                     "Evaluates the assets' automation conditions: dbt models and the published "
                     "snapshot follow new raw data; nothing upstream runs on its own."
