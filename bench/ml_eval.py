@@ -40,8 +40,8 @@ WINNER_TOP1_TARGET = 0.60
 def build_warehouse(ergast_dir: Path, folder: Path) -> tuple[Path, dict[str, float]]:
     """Load the dump into ``folder/warehouse.duckdb`` and build the marts; returns path and timings."""
     from p3_common.ergast import TABLES
-    from p3_dagster.lib.ergast.dump import DumpSource
-    from p3_dagster.lib.ingest import ingest_table
+    from p3_ingest.ingest import ingest_table
+    from p3_ingest.sources.dump import DumpSource
 
     warehouse = folder / "warehouse.duckdb"
     started = time.perf_counter()

@@ -36,9 +36,9 @@ def main() -> None:
     import duckdb
 
     from p3_common.ergast import TABLES
-    from p3_dagster.lib.ergast.dump import DumpSource
-    from p3_dagster.lib.ingest import ingest_table
-    from p3_dagster.lib.quality import validate_table
+    from p3_ingest.ingest import ingest_table
+    from p3_ingest.quality import validate_table
+    from p3_ingest.sources.dump import DumpSource
 
     source = DumpSource(args.ergast_dir)
     with tempfile.TemporaryDirectory() as tmp, duckdb.connect(f"{tmp}/w.duckdb") as con:

@@ -35,8 +35,8 @@ def load_raw(ergast_dir: Path, warehouse: Path) -> None:
     import duckdb
 
     from p3_common.ergast import TABLES
-    from p3_dagster.lib.ergast.dump import DumpSource
-    from p3_dagster.lib.ingest import ingest_table
+    from p3_ingest.ingest import ingest_table
+    from p3_ingest.sources.dump import DumpSource
 
     source = DumpSource(ergast_dir)
     with duckdb.connect(str(warehouse)) as con:

@@ -86,8 +86,8 @@ def _settings_or_exit() -> Settings:
 
 def _seasons_or_exit(settings: Settings) -> list[int]:
     """The seasons the run loads; a source that cannot provide them is one line and exit code 2."""
-    from .lib.ergast.errors import SourceError
-    from .lib.ergast.source import available_seasons, seasons_to_load
+    from p3_ingest.sources.errors import SourceError
+    from p3_ingest.sources.source import available_seasons, seasons_to_load
 
     try:
         available = available_seasons(
@@ -103,7 +103,7 @@ def _seasons_or_exit(settings: Settings) -> list[int]:
 
 
 def _ranges(seasons: list[int]) -> str:
-    from .lib.ergast.source import season_ranges
+    from p3_ingest.sources.source import season_ranges
 
     return season_ranges(seasons)
 

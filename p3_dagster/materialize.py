@@ -39,6 +39,9 @@ from rich.console import Console
 from rich.table import Table
 
 from p3_common.settings import REPO_ROOT, Settings
+from p3_ingest.publish import read_snapshot
+from p3_ingest.sources.source import season_ranges
+from p3_ingest.warehouse import raw_table_counts
 
 from .definitions import build_definitions
 from .defs.automation.sensors import root_cause
@@ -46,9 +49,6 @@ from .defs.jobs import MATERIALIZE_EVERYTHING_JOB
 from .defs.resources import dbt_executable
 from .defs.transform.project import dbt_project
 from .lib.dbt import dbt_environment, parse_manifest
-from .lib.ergast.source import season_ranges
-from .lib.publish import read_snapshot
-from .lib.warehouse import raw_table_counts
 
 # soft_wrap: a progress or error line stays one line whatever the terminal width.
 console = Console(soft_wrap=True)

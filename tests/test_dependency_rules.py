@@ -1,8 +1,9 @@
 """The package dependency rule, checked on every import statement (including ones inside functions).
 
-`p3_dagster -> ml, p3_query, p3_common`; `ml -> p3_common`; `p3_query -> p3_common` (the engine and
-cache the API will import, so never Dagster or dbt); `p3_common -> stdlib and pydantic only`.
-Nothing outside `p3_dagster` imports it.
+`p3_dagster -> p3_ingest, ml, p3_query, p3_common`; `p3_ingest -> p3_common` (the pipeline's plain
+code: sources, loader, quality suites, publish); `ml -> p3_common`; `p3_query -> p3_common` (the
+engine and cache the API will import); none of those three imports Dagster or dbt;
+`p3_common -> stdlib and pydantic only`. Nothing outside `p3_dagster` imports it.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FIRST_PARTY = {"p3_common", "p3_query", "p3_dagster", "ml"}
+FIRST_PARTY = {"p3_common", "p3_ingest", "p3_query", "p3_dagster", "ml"}
 ALLOWED_FIRST_PARTY = {
     "p3_common": {"p3_common"},
+    "p3_ingest": {"p3_ingest", "p3_common"},
     "ml": {"ml", "p3_common"},
     "p3_query": {"p3_query", "p3_common"},
-    "p3_dagster": {"p3_dagster", "ml", "p3_query", "p3_common"},
+    "p3_dagster": {"p3_dagster", "p3_ingest", "ml", "p3_query", "p3_common"},
 }
 FORBIDDEN_THIRD_PARTY = {
+    "p3_ingest": {"dagster", "dagster_dbt", "dbt"},
     "ml": {"dagster", "dagster_dbt", "dbt"},
     "p3_query": {"dagster", "dagster_dbt", "dbt"},
 }

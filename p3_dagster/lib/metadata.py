@@ -6,11 +6,10 @@ import dagster as dg
 import duckdb
 
 from p3_common.ergast import SEASON_COLUMN, TABLES
-
-from .ergast.jolpica import JolpicaSource
-from .ergast.schema import DUCKDB_TYPES
-from .ergast.source import ErgastSource
-from .warehouse import LoadResult, lineage_columns
+from p3_ingest.sources.jolpica import JolpicaSource
+from p3_ingest.sources.schema import DUCKDB_TYPES
+from p3_ingest.sources.source import ErgastSource
+from p3_ingest.warehouse import LoadResult, lineage_columns
 
 PREVIEW_ROWS = 5
 

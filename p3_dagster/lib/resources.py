@@ -19,12 +19,16 @@ from dagster_dbt import DbtCliInvocation, DbtCliResource
 from pydantic import Field
 
 from p3_common.settings import SourceKind
-
-from .ergast.demo import DemoSource
-from .ergast.dump import DumpSource
-from .ergast.jolpica import JolpicaSource
-from .ergast.jolpica_client import JolpicaClient, RateLimiter
-from .ergast.source import ErgastSource, WarehouseCatalog, available_seasons, seasons_to_load
+from p3_ingest.sources.demo import DemoSource
+from p3_ingest.sources.dump import DumpSource
+from p3_ingest.sources.jolpica import JolpicaSource
+from p3_ingest.sources.jolpica_client import JolpicaClient, RateLimiter
+from p3_ingest.sources.source import (
+    ErgastSource,
+    WarehouseCatalog,
+    available_seasons,
+    seasons_to_load,
+)
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from p3_dagster.definitions import build_definitions
-from p3_dagster.lib.publish import read_snapshot
+from p3_ingest.publish import read_snapshot
 from tests.dbt.conftest import BuiltGraph, build_graph_in, explicit_settings
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ from ml.features import build_features, load_inputs
 from p3_common.ergast import TABLES
 from p3_dagster.defs.resources import dbt_executable
 from p3_dagster.lib.dbt import build_marts_without_tests
-from p3_dagster.lib.ergast.demo import DemoSource
-from p3_dagster.lib.ergast.dump import DumpSource
-from p3_dagster.lib.ingest import ingest_table
+from p3_ingest.ingest import ingest_table
+from p3_ingest.sources.demo import DemoSource
+from p3_ingest.sources.dump import DumpSource
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,8 +20,8 @@ import duckdb
 import pytest
 
 from p3_common.settings import Settings
-from p3_dagster.lib.publish import read_snapshot
-from p3_dagster.lib.warehouse import raw_table_counts
+from p3_ingest.publish import read_snapshot
+from p3_ingest.warehouse import raw_table_counts
 from tests.dbt.conftest import build_graph_in, explicit_settings
 from tests.fixtures.dumps import write_demo_dump
 from tests.fixtures.real_data import real_ergast_dir

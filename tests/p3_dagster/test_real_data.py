@@ -9,9 +9,9 @@ import duckdb
 import pytest
 
 from p3_common.ergast import TABLES
-from p3_dagster.lib.ergast.dump import DumpSource
-from p3_dagster.lib.ingest import ingest_table
-from p3_dagster.lib.warehouse import raw_table_counts
+from p3_ingest.ingest import ingest_table
+from p3_ingest.sources.dump import DumpSource
+from p3_ingest.warehouse import raw_table_counts
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 

@@ -8,9 +8,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from p3_dagster.lib.ergast.errors import SourceError
-from p3_dagster.lib.ergast.schema import conform
-from p3_dagster.lib.warehouse import (
+from p3_ingest.sources.errors import SourceError
+from p3_ingest.sources.schema import conform
+from p3_ingest.warehouse import (
     DuckDBCatalog,
     ensure_raw_table,
     load_reference,

@@ -7,12 +7,12 @@ import warnings
 import dagster as dg
 
 from p3_common.ergast import TABLES, TableSpec
+from p3_ingest.ingest import ingest_table
+from p3_ingest.quality import LoadRejected, failures_markdown
+from p3_ingest.warehouse import DuckDBCatalog
 
-from ...lib.ingest import ingest_table
 from ...lib.metadata import column_schema, load_metadata, source_metadata
-from ...lib.quality import LoadRejected, failures_markdown
 from ...lib.resources import ErgastSourceResource, WarehouseResource
-from ...lib.warehouse import DuckDBCatalog
 
 # Upstream raw tables whose ids a table references; they give the graph its shape and make an
 # incremental source (jolpica) resolve ids against freshly loaded reference tables. Laps, pit

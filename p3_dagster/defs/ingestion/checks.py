@@ -8,8 +8,7 @@ from typing import Any
 import dagster as dg
 
 from p3_common.ergast import TABLES
-
-from ...lib.quality import (
+from p3_ingest.quality import (
     WHOLE_TABLE,
     Baseline,
     CheckGroup,
@@ -23,7 +22,8 @@ from ...lib.quality import (
     rules_for,
     validate_table,
 )
-from ...lib.quality.sql_checks import table_exists
+from p3_ingest.quality.sql_checks import table_exists
+
 from ...lib.resources import WarehouseResource
 from .assets import ROW_DROP_ACCEPTED, raw_asset_key
 

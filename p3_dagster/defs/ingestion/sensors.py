@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from ...lib.ergast.calendar import RaceRef, latest_completed_race, seasons_to_reload
-from ...lib.ergast.memory_catalog import InMemoryCatalog
+from p3_ingest.sources.calendar import RaceRef, latest_completed_race, seasons_to_reload
+from p3_ingest.sources.memory_catalog import InMemoryCatalog
+
 from ...lib.resources import ErgastSourceResource
 from .jobs import ingest_ergast_job
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ...lib.publish import publish_snapshot, read_snapshot
+from p3_ingest.publish import publish_snapshot, read_snapshot
+
 from ...lib.resources import PublishedSnapshotResource, WarehouseResource
 
 SNAPSHOT_KEY = dg.AssetKey(["serving", "warehouse_snapshot"])

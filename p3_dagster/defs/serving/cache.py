@@ -7,13 +7,13 @@ from pathlib import Path
 
 import dagster as dg
 
+from p3_ingest.publish import read_snapshot
 from p3_query.cache.calendar import RaceCalendar
 from p3_query.cache.engine_adapter import snapshot_computer
 from p3_query.cache.refresh import refresh_cache
 from p3_query.cache.warming import load_predictor
 
 from ...lib.cache_resource import CacheResource
-from ...lib.publish import read_snapshot
 from ...lib.resources import PublishedSnapshotResource
 from .assets import SNAPSHOT_KEY
 from .sequence_model import SEQUENCE_MODEL_KEY

@@ -9,9 +9,9 @@ import dagster as dg
 import pytest
 
 from p3_dagster.defs.ingestion.sensors import build_new_race_results_sensor
-from p3_dagster.lib.ergast.calendar import RaceRef, latest_completed_race, seasons_to_reload
-from p3_dagster.lib.ergast.demo import DemoSource
 from p3_dagster.lib.resources import ErgastSourceResource
+from p3_ingest.sources.calendar import RaceRef, latest_completed_race, seasons_to_reload
+from p3_ingest.sources.demo import DemoSource
 from tests.fixtures.dumps import write_demo_dump
 
 

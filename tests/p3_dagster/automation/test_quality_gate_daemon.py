@@ -21,8 +21,8 @@ import duckdb
 import pytest
 
 from p3_common.settings import REPO_ROOT, Settings
-from p3_dagster.lib.ergast.demo import DemoSource
 from p3_dagster.materialize import INSTANCE_TEMPLATE
+from p3_ingest.sources.demo import DemoSource
 from tests.dbt.conftest import build_graph_in, explicit_settings
 from tests.fixtures.dumps import write_demo_dump
 

@@ -73,7 +73,7 @@ def test_invalid_setting_is_one_line(p3_env) -> None:
 
 def test_code_location_refuses_seasons_the_source_lacks(monkeypatch) -> None:
     from p3_dagster.definitions import build_definitions
-    from p3_dagster.lib.ergast.errors import SourceError
+    from p3_ingest.sources.errors import SourceError
 
     monkeypatch.setenv("P3_SOURCE", "demo")
     monkeypatch.setenv("P3_SEASONS", "1990,2024")

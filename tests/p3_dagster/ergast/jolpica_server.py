@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from p3_common.ergast import TABLES, snake_case
-from p3_dagster.lib.ergast import schema
+from p3_ingest.sources import schema
 
 API_PREFIX = "/ergast/f1"
 DEFAULT_LIMIT = 30  # Ergast/Jolpica defaults

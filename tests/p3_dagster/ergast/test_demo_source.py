@@ -15,10 +15,10 @@ import pyarrow as pa
 import pytest
 
 from p3_common.ergast import REFERENCE_TABLES, SEASON_TABLES, TABLES
-from p3_dagster.lib.ergast.demo import DemoSource, format_duration
-from p3_dagster.lib.ergast.schema import arrow_schema, conform
-from p3_dagster.lib.ergast.source import ErgastSource
-from p3_dagster.lib.ergast.timing import duration_to_ms
+from p3_ingest.sources.demo import DemoSource, format_duration
+from p3_ingest.sources.schema import arrow_schema, conform
+from p3_ingest.sources.source import ErgastSource
+from p3_ingest.sources.timing import duration_to_ms
 
 RACE_POINTS = {1: 25, 2: 18, 3: 15, 4: 12, 5: 10, 6: 8, 7: 6, 8: 4, 9: 2, 10: 1}
 SPRINT_POINTS = {1: 8, 2: 7, 3: 6, 4: 5, 5: 4, 6: 3, 7: 2, 8: 1}

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from p3_common.ergast import TABLES
-from p3_dagster.lib.ergast.dump import DumpSource
-from p3_dagster.lib.ergast.errors import SourceError
+from p3_ingest.sources.dump import DumpSource
+from p3_ingest.sources.errors import SourceError
 from tests.fixtures.dumps import small_demo_source, write_demo_dump
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import pyarrow.compute as pc
 import pytest
 
-from p3_dagster.lib.ergast.errors import SourceError
-from p3_dagster.lib.ergast.jolpica_client import (
+from p3_ingest.sources.errors import SourceError
+from p3_ingest.sources.jolpica_client import (
     DEFAULT_BASE_URL,
     MAX_PAGE_SIZE,
     RESOURCES,
@@ -471,7 +471,7 @@ def test_a_server_that_stalls_every_response_fails_at_the_request_deadline(
     client = real_time_client(make_client, timeout=0.5, request_deadline=1.5, backoff_initial=0.1)
     jolpica_server.slow_next(30, times=None, path="/status")
     started = time.monotonic()
-    with caplog.at_level("WARNING", logger="p3_dagster.lib.ergast.jolpica_client"):
+    with caplog.at_level("WARNING", logger="p3_ingest.sources.jolpica_client"):
         with pytest.raises(SourceError) as info:
             client.reference("status")
     elapsed = time.monotonic() - started

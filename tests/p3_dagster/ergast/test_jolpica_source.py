@@ -12,13 +12,13 @@ import pyarrow.compute as pc
 import pytest
 
 from p3_common.ergast import REFERENCE_TABLES, TABLES
-from p3_dagster.lib.ergast import schema
-from p3_dagster.lib.ergast.errors import SourceError
-from p3_dagster.lib.ergast.jolpica import JolpicaSource
-from p3_dagster.lib.ergast.memory_catalog import InMemoryCatalog
-from p3_dagster.lib.ergast.source import ErgastSource
-from p3_dagster.lib.ingest import ingest_table
-from p3_dagster.lib.warehouse import load_reference
+from p3_ingest.ingest import ingest_table
+from p3_ingest.sources import schema
+from p3_ingest.sources.errors import SourceError
+from p3_ingest.sources.jolpica import JolpicaSource
+from p3_ingest.sources.memory_catalog import InMemoryCatalog
+from p3_ingest.sources.source import ErgastSource
+from p3_ingest.warehouse import load_reference
 
 if TYPE_CHECKING:
     from tests.p3_dagster.ergast.jolpica_server import ContractCsv, JolpicaTestServer

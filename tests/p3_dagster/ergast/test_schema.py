@@ -7,8 +7,8 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from p3_dagster.lib.ergast.errors import SourceError
-from p3_dagster.lib.ergast.schema import arrow_schema, conform
+from p3_ingest.sources.errors import SourceError
+from p3_ingest.sources.schema import arrow_schema, conform
 
 
 def _lap_rows(**overrides: list[object]) -> pa.Table:

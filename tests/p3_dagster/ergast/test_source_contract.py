@@ -9,10 +9,10 @@ import pyarrow as pa
 import pytest
 
 from p3_common.ergast import TABLES
-from p3_dagster.lib.ergast.dump import DumpSource
-from p3_dagster.lib.ergast.jolpica import JolpicaSource
-from p3_dagster.lib.ergast.schema import arrow_schema, check_unique_key
-from p3_dagster.lib.ergast.source import ErgastSource
+from p3_ingest.sources.dump import DumpSource
+from p3_ingest.sources.jolpica import JolpicaSource
+from p3_ingest.sources.schema import arrow_schema, check_unique_key
+from p3_ingest.sources.source import ErgastSource
 from tests.fixtures.dumps import small_demo_source, write_demo_dump
 from tests.fixtures.real_data import real_ergast_dir
 

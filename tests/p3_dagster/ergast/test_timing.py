@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from p3_dagster.lib.ergast.timing import duration_to_ms, is_null_token, time_of_day_to_seconds
+from p3_ingest.sources.timing import duration_to_ms, is_null_token, time_of_day_to_seconds
 
 
 @pytest.mark.parametrize(

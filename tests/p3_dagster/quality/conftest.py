@@ -10,9 +10,9 @@ import duckdb
 import pytest
 
 from p3_common.ergast import TABLES
-from p3_dagster.lib.ergast.dump import DumpSource
-from p3_dagster.lib.ergast.source import ErgastSource
-from p3_dagster.lib.ingest import ingest_table
+from p3_ingest.ingest import ingest_table
+from p3_ingest.sources.dump import DumpSource
+from p3_ingest.sources.source import ErgastSource
 from tests.fixtures.dumps import small_demo_source
 
 

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from p3_common.ergast import TABLES
-from p3_dagster.lib.quality import (
+from p3_ingest.quality import (
     Baseline,
     CheckGroup,
     LoadRejected,
@@ -18,8 +18,8 @@ from p3_dagster.lib.quality import (
     rules_for,
     validate_table,
 )
-from p3_dagster.lib.quality.rules import expected_columns
-from p3_dagster.lib.quality.sql_checks import check_row_counts
+from p3_ingest.quality.rules import expected_columns
+from p3_ingest.quality.sql_checks import check_row_counts
 from tests.fixtures.dumps import small_demo_source
 from tests.p3_dagster.quality.conftest import load_warehouse
 

@@ -12,13 +12,13 @@ import pyarrow as pa
 import pytest
 
 from p3_common.ergast import TABLES
-from p3_dagster.lib.ergast.demo import DemoSource
-from p3_dagster.lib.ergast.dump import DumpSource
-from p3_dagster.lib.ergast.errors import SourceError
-from p3_dagster.lib.ergast.schema import empty_table
-from p3_dagster.lib.ingest import ingest_table
-from p3_dagster.lib.quality import LoadRejected, validate_table
-from p3_dagster.lib.warehouse import raw_table_counts
+from p3_ingest.ingest import ingest_table
+from p3_ingest.quality import LoadRejected, validate_table
+from p3_ingest.sources.demo import DemoSource
+from p3_ingest.sources.dump import DumpSource
+from p3_ingest.sources.errors import SourceError
+from p3_ingest.sources.schema import empty_table
+from p3_ingest.warehouse import raw_table_counts
 from tests.fixtures.dumps import small_demo_source, write_demo_dump
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from p3_dagster.lib.publish import publish_snapshot, read_snapshot
+from p3_ingest.publish import publish_snapshot, read_snapshot
 
 
 def make_warehouse(path: Path, rows: int) -> Path:
@@ -100,7 +100,7 @@ def test_a_killed_publish_leaves_the_previous_snapshot_readable(tmp_path: Path) 
     good = publish_snapshot(warehouse, published, run_id="good")
     big = make_warehouse(tmp_path / "big.duckdb", 20_000_000)
     code = (
-        "import sys; from pathlib import Path; from p3_dagster.lib.publish import publish_snapshot; "
+        "import sys; from pathlib import Path; from p3_ingest.publish import publish_snapshot; "
         "publish_snapshot(Path(sys.argv[1]), Path(sys.argv[2]), run_id='killed')"
     )
     child = subprocess.Popen([sys.executable, "-c", code, str(big), str(published)])

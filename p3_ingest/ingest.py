@@ -8,8 +8,8 @@ import duckdb
 
 from p3_common.ergast import TABLES
 
-from .ergast.source import ErgastSource
 from .quality import committed_baseline, validate_before_commit
+from .sources.source import ErgastSource
 from .warehouse import BeforeCommit, LoadResult, load_reference, load_seasons
 
 

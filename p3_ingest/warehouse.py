@@ -19,8 +19,8 @@ from p3_common.ergast import (
     TableSpec,
 )
 
-from .ergast.errors import SourceError
-from .ergast.schema import DUCKDB_TYPES, arrow_schema, empty_table
+from .sources.errors import SourceError
+from .sources.schema import DUCKDB_TYPES, arrow_schema, empty_table
 
 # Runs inside the load's transaction after the new rows are in place; raising rolls the load back.
 BeforeCommit = Callable[[duckdb.DuckDBPyConnection], None]

@@ -11,7 +11,7 @@ from typing import Any
 from p3_common.ergast import RUN_ID_COLUMN, SEASON_COLUMN, SOURCE_COLUMN, TABLES
 from p3_common.settings import FIRST_SEASON
 
-from ..ergast.schema import DUCKDB_TYPES
+from ..sources.schema import DUCKDB_TYPES
 from ..warehouse import lineage_columns
 
 

@@ -361,7 +361,7 @@ class JolpicaClient:
     and a body trickling in, ends within ``request_deadline`` seconds (plus at most one read
     wait), and every request after ``start_step(label)`` ends within ``step_deadline`` seconds of
     that call. Past either, a one-line ``SourceError`` names the URL and the deadline. Each retry
-    logs a warning (logger ``p3_dagster.lib.ergast.jolpica_client``) with URL, reason and time left.
+    logs a warning (logger ``p3_ingest.sources.jolpica_client``) with URL, reason and time left.
 
     Parameters: ``base_url`` API root without trailing ``/``; ``timeout`` seconds (or an
     ``httpx.Timeout``) for one wait (connect, one read); ``page_size`` ``limit`` per page (1..100); ``max_attempts``,
