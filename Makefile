@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install manifest run dev mlflow test test-fast bench lint fmt clean
+.PHONY: install manifest run dev mlflow test test-fast bench lint typecheck fmt clean
 
 install: $(VENV)/.installed  ## Create .venv and install the locked dependencies (uv, bytecode compiled)
 
@@ -52,9 +52,12 @@ test-fast: install  ## Tests without the slow full-materialisation and real-data
 bench: install  ## Ingest benchmark on the real data (needs P3_ERGAST_DIR or ../shared/data/ergast)
 	$(BIN)/python bench/ingest.py
 
-lint: install
+lint: install  ## ruff: lint rules and formatting
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: install  ## mypy on the plain packages (p3_common, p3_ingest, p3_query, ml; see [tool.mypy])
+	$(BIN)/mypy
 
 fmt: install
 	$(BIN)/ruff format .
