@@ -31,9 +31,9 @@ def _settings() -> Settings:
 @app.command("dbt-manifest")
 def dbt_manifest() -> None:
     """Prepare the dbt manifest the code location loads (what `make manifest` runs)."""
-    from .materialize import prepare_dbt_manifest
+    from .lib.dbt import prepare_manifest
 
-    print(prepare_dbt_manifest(_settings()))
+    print(prepare_manifest(_settings()))
 
 
 @app.command("dagster-home")

@@ -46,9 +46,7 @@ from p3_ingest.warehouse import raw_table_counts
 from .definitions import build_definitions
 from .defs.automation.sensors import root_cause
 from .defs.jobs import MATERIALIZE_EVERYTHING_JOB
-from .defs.resources import dbt_executable
-from .defs.transform.project import dbt_project
-from .lib.dbt import dbt_environment, parse_manifest
+from .lib.dbt import prepare_manifest
 
 # soft_wrap: a progress or error line stays one line whatever the terminal width.
 console = Console(soft_wrap=True)
@@ -99,13 +97,6 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
-def prepare_dbt_manifest(settings: Settings) -> Path:
-    """Parse the dbt project (``dbt parse``) so the definitions can load its manifest."""
-    project = dbt_project(settings.env)
-    parse_manifest(project, dbt_executable(), env=dbt_environment(settings))
-    return Path(project.manifest_path)
-
-
 def run_materialize(settings: Settings, select: str = "*") -> bool:
     """Materialise ``select`` over every configured season in one run; True if it succeeded.
 
@@ -119,7 +110,7 @@ def run_materialize(settings: Settings, select: str = "*") -> bool:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log, _library_output_to(log):
         say("parsing the dbt project (dbt parse)")
-        prepare_dbt_manifest(settings)
+        prepare_manifest(settings)
         say("loading the definitions")
         definitions = build_definitions(settings)
         graph = definitions.resolve_asset_graph()

@@ -38,9 +38,7 @@ def isolated_p3_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
     """Parse the dbt project once per session: the code location loads its manifest, never parses it."""
-    from p3_dagster.defs.resources import dbt_executable
-    from p3_dagster.defs.transform.project import dbt_project
-    from p3_dagster.lib.dbt import parse_manifest
+    from p3_dagster.lib.dbt import dbt_executable, dbt_project, parse_manifest
 
     project = dbt_project("test")
     parse_manifest(project, dbt_executable(), env={"P3_ENV": "test"})

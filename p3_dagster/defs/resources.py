@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
-from pathlib import Path
 from typing import Any
 
 from p3_common.settings import Settings
 
 from ..lib.cache_resource import CacheResource
-from ..lib.dbt import dbt_environment
+from ..lib.dbt import dbt_environment, dbt_executable, dbt_project
 from ..lib.mlflow_resource import build_mlflow_resource
 from ..lib.resources import (
     ErgastSourceResource,
@@ -18,7 +15,6 @@ from ..lib.resources import (
     PublishedSnapshotResource,
     WarehouseResource,
 )
-from .transform.project import dbt_project
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
@@ -37,12 +33,6 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "mlflow": build_mlflow_resource(settings),
         "cache": CacheResource(redis_url=settings.redis_url, cache_dir=str(settings.cache_dir)),
     }
-
-
-def dbt_executable() -> str:
-    """The dbt beside this interpreter, so `.venv/bin/p3` works without the venv on PATH."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
 def build_source_resource(settings: Settings) -> ErgastSourceResource:

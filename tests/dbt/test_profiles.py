@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 
 from p3_common.settings import load_settings
-from p3_dagster.defs.resources import dbt_executable
-from p3_dagster.defs.transform.project import DBT_PROJECT_DIR
-from p3_dagster.lib.dbt import dbt_environment
+from p3_dagster.lib.dbt import DBT_PROJECT_DIR, dbt_environment, dbt_executable
 
 
 def dbt_debug_path(project_dir: Path, env: dict[str, str]) -> str:

@@ -10,8 +10,7 @@ import pytest
 
 from ml.features import build_features, load_inputs
 from p3_common.ergast import TABLES
-from p3_dagster.defs.resources import dbt_executable
-from p3_dagster.lib.dbt import build_marts_without_tests
+from p3_dagster.lib.dbt import build_marts_without_tests, dbt_executable
 from p3_ingest.ingest import ingest_table
 from p3_ingest.sources.demo import DemoSource
 from p3_ingest.sources.dump import DumpSource

@@ -15,7 +15,7 @@ from p3_dagster.lib.dbt import (
     failure_summary,
     strip_ansi,
 )
-from p3_dagster.lib.dbt_translator import (
+from p3_dagster.lib.dbt.translator import (
     check_description,
     layer,
     model_asset_key,
@@ -29,8 +29,7 @@ from p3_dagster.lib.resources import prune_run_folders
     ("config", "args"),
     [
         (DbtConfig(), ["build"]),
-        (DbtConfig(full_refresh=True), ["build", "--full-refresh"]),
-        (DbtConfig(full_refresh=True, fail_fast=True), ["build", "--full-refresh", "--fail-fast"]),
+        (DbtConfig(fail_fast=True), ["build", "--fail-fast"]),
     ],
 )
 def test_build_args_follow_the_run_config(config: DbtConfig, args: list[str]) -> None:

@@ -166,8 +166,7 @@ def test_no_check_or_dependency_points_outside_the_graph() -> None:
 
 
 def test_dbt_sources_resolve_to_the_raw_ingestion_assets() -> None:
-    from p3_dagster.defs.transform.project import dbt_project
-    from p3_dagster.lib.dbt_translator import P3DbtTranslator
+    from p3_dagster.lib.dbt import P3DbtTranslator, dbt_project
 
     manifest = json.loads(Path(dbt_project("test").manifest_path).read_text())
     translator = P3DbtTranslator()

@@ -6,8 +6,8 @@ import dagster as dg
 
 from p3_common.settings import Settings
 
+from ...lib.dbt import dbt_project
 from .assets import build_dbt_assets
-from .project import dbt_project
 
 
 def build_defs(settings: Settings) -> dg.Definitions:

@@ -11,8 +11,14 @@ import dagster as dg
 from dagster_dbt import DbtCliInvocation, DbtProject, dbt_assets
 
 from ...lib.catalog import beta_code_references
-from ...lib.dbt import DbtConfig, dbt_build_args, failure_summary, relation_metadata, strip_ansi
-from ...lib.dbt_translator import P3DbtTranslator
+from ...lib.dbt import (
+    DbtConfig,
+    P3DbtTranslator,
+    dbt_build_args,
+    failure_summary,
+    relation_metadata,
+    strip_ansi,
+)
 from ...lib.resources import P3DbtCliResource
 
 

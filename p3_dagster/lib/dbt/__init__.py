@@ -1,0 +1,37 @@
+"""The dbt wiring in one place: the project and its manifest, the CLI resource and its
+environment, the translator, and running ``dbt build``. Definitions, ``p3 materialize`` and the
+tests import it from here."""
+
+from .invocation import (
+    DbtConfig,
+    build_marts_without_tests,
+    dbt_build_args,
+    failure_summary,
+    relation_metadata,
+    strip_ansi,
+)
+from .project import (
+    DBT_PROJECT_DIR,
+    dbt_environment,
+    dbt_executable,
+    dbt_project,
+    parse_manifest,
+    prepare_manifest,
+)
+from .translator import P3DbtTranslator
+
+__all__ = [
+    "DBT_PROJECT_DIR",
+    "DbtConfig",
+    "P3DbtTranslator",
+    "build_marts_without_tests",
+    "dbt_build_args",
+    "dbt_environment",
+    "dbt_executable",
+    "dbt_project",
+    "failure_summary",
+    "parse_manifest",
+    "prepare_manifest",
+    "relation_metadata",
+    "strip_ansi",
+]
