@@ -35,9 +35,10 @@ def isolated_p3_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
-    """Parse the dbt project once per session: the code location loads its manifest, never parses it."""
+    """Parse the dbt project once per session, for the tests that load the definitions (which
+    read the manifest, never parse it): ``pytestmark = pytest.mark.usefixtures("dbt_manifest")``."""
     from p3_dagster.lib.dbt import dbt_executable, dbt_project, parse_manifest
 
     project = dbt_project("test")

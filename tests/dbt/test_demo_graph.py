@@ -13,7 +13,7 @@ from p3_dagster.definitions import build_definitions
 from p3_ingest.publish import read_snapshot
 from tests.dbt.conftest import BuiltGraph, build_graph_in, explicit_settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]
 
 GRAINS = {
     "dim_drivers": ["driver_id"],

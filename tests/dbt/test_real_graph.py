@@ -10,7 +10,7 @@ import pytest
 
 from tests.dbt.conftest import BuiltGraph
 
-pytestmark = [pytest.mark.real_data, pytest.mark.slow]
+pytestmark = [pytest.mark.real_data, pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]
 
 # Official champions, straight from the raw standings after each season's last round.
 RAW_CHAMPIONS = """

@@ -18,6 +18,8 @@ from p3_dagster.defs.ml.assets import MARTS_READ, MODEL_KEY, PREDICTIONS_KEY, si
 from p3_dagster.lib.mlflow_resource import MlflowResource
 from p3_dagster.lib.resources import WarehouseResource
 
+pytestmark = pytest.mark.usefixtures("dbt_manifest")  # the definitions load the manifest
+
 MARTS = sorted({dg.AssetKey(["marts", t]) for tables in MARTS_READ.values() for t in tables})
 
 

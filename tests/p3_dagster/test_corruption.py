@@ -26,7 +26,7 @@ from tests.dbt.conftest import build_graph_in, explicit_settings
 from tests.fixtures.dumps import write_demo_dump
 from tests.fixtures.real_data import real_ergast_dir
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]
 
 SNAPSHOT = dg.AssetKey(["serving", "warehouse_snapshot"])
 # Everything up to publishing; the ML models need more seasons than these two to train.

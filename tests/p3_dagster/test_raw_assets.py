@@ -15,7 +15,7 @@ from p3_dagster.defs.ingestion.partitions import build_season_partitions
 from p3_dagster.defs.resources import build_resources
 from tests.fixtures.dumps import write_demo_dump
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]
 
 
 def range_tags(first: int, last: int) -> dict[str, str]:

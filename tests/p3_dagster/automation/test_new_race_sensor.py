@@ -14,6 +14,8 @@ from p3_ingest.sources.calendar import RaceRef, latest_completed_race, seasons_t
 from p3_ingest.sources.demo import DemoSource
 from tests.fixtures.dumps import write_demo_dump
 
+pytestmark = pytest.mark.usefixtures("dbt_manifest")  # the definitions load the manifest
+
 
 @pytest.mark.parametrize(
     ("latest", "cursor", "expected"),

@@ -14,7 +14,7 @@ from p3_dagster.definitions import build_definitions
 from tests.dbt.conftest import build_graph_in, explicit_settings
 from tests.fixtures.dumps import write_demo_dump
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]
 
 RESULTS = dg.AssetKey(["raw", "ergast__results"])
 STAGING_RESULTS = dg.AssetKey(["staging", "stg_ergast__results"])

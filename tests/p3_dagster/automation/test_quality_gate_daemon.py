@@ -28,7 +28,7 @@ from tests.fixtures.dumps import write_demo_dump
 
 from .test_quality_gate import FCT_RESULTS, RESULTS, SNAPSHOT, STAGING_RESULTS, succeeded
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]
 
 SENSOR = "automation_condition_sensor"
 INTERVAL_SECONDS = 5

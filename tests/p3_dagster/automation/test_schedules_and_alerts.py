@@ -18,6 +18,8 @@ from p3_dagster.defs.automation.sensors import build_run_failure_alert_sensor
 from p3_dagster.defs.resources import build_resources
 from p3_dagster.lib.alerts import RunFailureAlert, send_alert
 
+pytestmark = pytest.mark.usefixtures("dbt_manifest")  # the definitions load the manifest
+
 
 def schedule(name: str) -> tuple[dg.ScheduleDefinition, dg.RepositoryDefinition]:
     """A schedule with the repository it targets (partitioned jobs resolve partitions through it)."""

@@ -16,6 +16,8 @@ from p3_dagster.materialize import REPOSITORY_NAME, code_location_origin
 from tests.fixtures.dumps import write_demo_dump
 from tests.p3_dagster.cli.p3_process import ONE_TABLE
 
+pytestmark = pytest.mark.usefixtures("dbt_manifest")  # the definitions load the manifest
+
 
 def test_materialize_everything_job_is_in_the_code_location() -> None:
     definitions = build_definitions(Settings())

@@ -11,6 +11,8 @@ import pytest
 from p3_common.settings import REPO_ROOT, Settings
 from tests.p3_dagster.cli.p3_process import P3
 
+pytestmark = pytest.mark.usefixtures("dbt_manifest")  # the definitions load the manifest
+
 # Before Dagster is imported (~4 s of imports, 7-12 s with the definitions on a loaded machine).
 FAST_SECONDS = 6.0
 

@@ -11,7 +11,7 @@ from p3_common.settings import load_settings
 from p3_dagster.definitions import build_definitions
 from tests.p3_dagster.ergast.jolpica_server import ContractCsv, JolpicaTestServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from p3_query.engine import Engine
 from p3_query.spec import QuerySpec
 from tests.p3_query.conftest import PublishedSnapshot
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]
 
 
 def session_specs(a: int, b: int) -> list[dict[str, object]]:
