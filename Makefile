@@ -34,7 +34,8 @@ DEV_PORT ?= 3000
 # "p3" from p3_dagster.definitions, as workspace.yaml does. `env --default-signal` undoes the ignored
 # SIGINT/SIGQUIT that background jobs inherit, so Ctrl-C or a TERM to the group stops every process.
 dev: manifest  ## Open the Dagster UI on http://127.0.0.1:3000 (instance under $P3_HOME/dagster)
-	DAGSTER_HOME="$$($(BIN)/p3 dagster-home)" exec env --default-signal=INT,QUIT \
+	DAGSTER_HOME="$$($(BIN)/p3 dagster-home)" P3_DAGSTER_UI_URL="$${P3_DAGSTER_UI_URL:-http://127.0.0.1:$(DEV_PORT)}" \
+		exec env --default-signal=INT,QUIT \
 		$(BIN)/dg dev --use-active-venv -h 127.0.0.1 -p $(DEV_PORT)
 
 MLFLOW_STORE = $(BIN)/python -c 'from p3_common.settings import get_settings as g; s = g(); (s.home / "mlflow").mkdir(parents=True, exist_ok=True); print(s.mlflow_tracking_uri, s.mlflow_artifacts_dir.as_uri())'

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     alert_webhook: AnyHttpUrl | None = Field(
         default=None, description="URL that receives a JSON POST when a run fails."
     )
+    dagster_ui_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Base URL of the Dagster UI (e.g. http://127.0.0.1:3000); alerts link to the run.",
+    )
     redis_url: str | None = Field(
         default=None, description="Redis URL for the query cache; unset = embedded file cache."
     )

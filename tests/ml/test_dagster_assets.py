@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+from dagster._utils.schedules import cron_string_iterator  # no public "next tick" helper in 1.13
 
 from ml.registry import open_run, train_evaluate_register
 from ml.train import TrainConfig
@@ -68,8 +70,16 @@ def test_ml_assets_sit_downstream_of_their_marts_and_only_the_model_waits_for_th
         assert (node.automation_condition is None) == (key == MODEL_KEY)
     assert MODEL_KEY in graph.get(PREDICTIONS_KEY).parent_keys
     schedule = ml_defs.resolve_schedule_def("train_models_monthly_schedule")
-    assert schedule.cron_schedule == "0 4 1 * *"
     assert schedule.job_name == "train_models_job"
+    ticks = cron_string_iterator(
+        datetime(2024, 7, 2, tzinfo=UTC).timestamp(),
+        schedule.cron_schedule,
+        schedule.execution_timezone,
+    )
+    assert [next(ticks), next(ticks)] == [  # monthly, early on the 1st, before the day's loads
+        datetime(2024, 8, 1, 4, tzinfo=UTC),
+        datetime(2024, 9, 1, 4, tzinfo=UTC),
+    ]
 
 
 def test_build_defs_names_the_marts_it_is_missing(tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 ),
             ),
             build_run_failure_alert_sensor(
-                str(settings.alert_webhook) if settings.alert_webhook else None
+                str(settings.alert_webhook) if settings.alert_webhook else None,
+                str(settings.dagster_ui_url) if settings.dagster_ui_url else None,
             ),
         ]
     )

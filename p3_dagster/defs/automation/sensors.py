@@ -2,21 +2,35 @@
 
 # No `from __future__ import annotations`: Dagster inspects the sensor function's context hint.
 
+from typing import Optional, Protocol
+
 import dagster as dg
-from dagster._utils.error import SerializableErrorInfo
 
 from ...lib.alerts import RunFailureAlert, send_alert
 
 
-def root_cause(error: SerializableErrorInfo) -> str:
+class ChainedError(Protocol):
+    """What a Dagster step error carries: a message and the error that caused it."""
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def cause(self) -> Optional["ChainedError"]: ...
+
+
+def root_cause(error: ChainedError) -> str:
     """The innermost error message: the user's exception, not Dagster's step-execution wrapper."""
     while error.cause is not None:
         error = error.cause
     return error.message.strip()
 
 
-def alert_from_context(context: dg.RunFailureSensorContext) -> RunFailureAlert:
-    """The alert for a failed run, from what the failure sensor knows about it."""
+def alert_from_context(
+    context: dg.RunFailureSensorContext, ui_url: str | None = None
+) -> RunFailureAlert:
+    """The alert for a failed run, from what the failure sensor knows about it; with the Dagster
+    UI's base URL (``P3_DAGSTER_UI_URL``) it links to the run's page."""
     run = context.dagster_run
     failed_steps = sorted(
         {event.step_key for event in context.get_step_failure_events() if event.step_key}
@@ -34,11 +48,13 @@ def alert_from_context(context: dg.RunFailureSensorContext) -> RunFailureAlert:
         error=step_errors[0] if step_errors else error,
         partition=run.tags.get("dagster/partition")
         or run.tags.get("dagster/asset_partition_range_start"),
-        run_url=None,
+        run_url=f"{ui_url.rstrip('/')}/runs/{run.run_id}" if ui_url else None,
     )
 
 
-def build_run_failure_alert_sensor(webhook_url: str | None) -> dg.SensorDefinition:
+def build_run_failure_alert_sensor(
+    webhook_url: str | None, ui_url: str | None = None
+) -> dg.SensorDefinition:
     """``run_failure_alert_sensor``: POSTs to ``P3_ALERT_WEBHOOK`` when set; logs either way."""
 
     @dg.run_failure_sensor(
@@ -53,7 +69,7 @@ def build_run_failure_alert_sensor(webhook_url: str | None) -> dg.SensorDefiniti
     def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
         """Sends an alert for every failed run of this code location: a structured JSON log line,
         and a JSON POST to P3_ALERT_WEBHOOK when it is set."""
-        alert = alert_from_context(context)
+        alert = alert_from_context(context, ui_url)
         context.log.error(alert.summary())
         send_alert(alert, webhook_url)
 

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import dagster as dg
 import httpx
 import pytest
+from dagster._utils.schedules import cron_string_iterator  # no public "next tick" helper in 1.13
 
 from p3_common.settings import load_settings
 from p3_dagster.defs import ingestion
@@ -31,9 +32,21 @@ def schedule(name: str) -> tuple[dg.ScheduleDefinition, dg.RepositoryDefinition]
     return defs.resolve_schedule_def(name), defs.get_repository_def()
 
 
+def next_ticks(schedule: dg.ScheduleDefinition, after: datetime, count: int = 2) -> list[datetime]:
+    """The schedule's next ``count`` ticks after ``after``, as the scheduler computes them."""
+    ticks = cron_string_iterator(
+        after.timestamp(), schedule.cron_schedule, schedule.execution_timezone
+    )
+    return [next(ticks) for _ in range(count)]
+
+
 def test_weekly_schedule_runs_mondays_at_six_utc_for_the_current_season() -> None:
     weekly, repository = schedule("ingest_current_season_weekly_schedule")
-    assert (weekly.cron_schedule, weekly.execution_timezone) == ("0 6 * * 1", "UTC")
+    tuesday = datetime(2024, 7, 2, 12, tzinfo=UTC)
+    assert next_ticks(weekly, tuesday) == [
+        datetime(2024, 7, 8, 6, tzinfo=UTC),
+        datetime(2024, 7, 15, 6, tzinfo=UTC),
+    ]
     when = datetime(2024, 7, 1, 6, tzinfo=UTC)
     with dg.build_schedule_context(
         scheduled_execution_time=when, repository_def=repository
@@ -44,7 +57,14 @@ def test_weekly_schedule_runs_mondays_at_six_utc_for_the_current_season() -> Non
 
 def test_schedules_skip_a_season_that_is_not_configured() -> None:
     daily, repository = schedule("ingest_current_season_daily_schedule")
-    assert daily.cron_schedule == "0 7 * 3-12 *"
+    # Daily at 07:00 UTC during the season (March-December); silent in the winter break.
+    assert next_ticks(daily, datetime(2024, 6, 30, 8, tzinfo=UTC)) == [
+        datetime(2024, 7, 1, 7, tzinfo=UTC),
+        datetime(2024, 7, 2, 7, tzinfo=UTC),
+    ]
+    assert next_ticks(daily, datetime(2024, 12, 31, 8, tzinfo=UTC), 1) == [
+        datetime(2025, 3, 1, 7, tzinfo=UTC)
+    ]
     with dg.build_schedule_context(
         scheduled_execution_time=datetime(2026, 5, 3, 7, tzinfo=UTC), repository_def=repository
     ) as context:
@@ -119,7 +139,7 @@ def test_the_failure_sensor_alerts_on_a_real_failed_run(webhook: str) -> None:
     result = dg.materialize([broken], instance=instance, raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-    sensor = build_run_failure_alert_sensor(webhook)
+    sensor = build_run_failure_alert_sensor(webhook, "http://dagster.example.invalid:3000/")
     context = dg.build_run_status_sensor_context(
         sensor_name=sensor.name,
         dagster_instance=instance,
@@ -130,3 +150,4 @@ def test_the_failure_sensor_alerts_on_a_real_failed_run(webhook: str) -> None:
     (payload,) = _Hook.received
     assert payload["failed_steps"] == ["broken"]
     assert "boom: bad input" in payload["error"]
+    assert payload["run_url"] == f"http://dagster.example.invalid:3000/runs/{result.run_id}"
