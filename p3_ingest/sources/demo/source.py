@@ -18,9 +18,9 @@ import pyarrow as pa
 
 from p3_common.ergast import TABLES
 
-from .calendar import calendar_of
-from .schema import conform, empty_table
-from .source import SourceName
+from ..calendar import calendar_of
+from ..schema import conform, empty_table
+from ..source import SourceName
 
 SOURCE: SourceName = "demo"
 URL_BASE = "https://example.invalid/p3-demo"
