@@ -97,17 +97,11 @@ sprint_stats as (
 ),
 
 final_standings as (
-    -- The last standings published in the season (final once the season is over).
-    select
-        season,
-        constructor_id,
-        round as standings_round,
-        points as standings_points,
-        position as standings_position,
-        position_text as standings_position_text,
-    from constructor_standings
-    where season >= {{ first_constructors_championship }}
-    qualify round = max(round) over (partition by season)
+    {{ final_standings(
+        'constructor_standings',
+        'constructor_id',
+        where='constructor_standings.season >= ' ~ first_constructors_championship
+    ) }}
 ),
 
 constructor_seasons as (
@@ -137,22 +131,7 @@ joined as (
         coalesce(race_stats.race_points, 0) + coalesce(sprint_stats.sprint_points, 0) as points,
         constructor_seasons.season
         >= {{ first_constructors_championship }} as has_constructors_championship,
-        final_standings.standings_points,
-        coalesce(
-            final_standings.standings_position_text in ('D', 'E'), false
-        ) as is_excluded_from_championship,
-        -- An excluded team (McLaren 2007, position_text E) keeps its points in Ergast's table but
-        -- is not classified: the championship credits it nothing.
-        case
-            when final_standings.standings_position_text in ('D', 'E') then 0
-            else final_standings.standings_points
-        end as official_points,
-        case
-            when final_standings.standings_position_text not in ('D', 'E')
-                then final_standings.standings_position
-        end as official_position,
-        final_standings.standings_position_text as official_position_text,
-        final_standings.standings_round,
+        {{ official_standing_columns('final_standings') }}
         coalesce(race_stats.wins, 0) as wins,
         coalesce(race_stats.podiums, 0) as podiums,
         coalesce(race_stats.one_twos, 0) as one_twos,

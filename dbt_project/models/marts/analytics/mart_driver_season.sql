@@ -90,19 +90,7 @@ sprint_stats as (
 ),
 
 final_standings as (
-    -- The last standings published in the season: the final official classification once the
-    -- season is over, the current one while it runs.
-    select
-        driver_standings.season,
-        driver_standings.driver_id,
-        driver_standings.round as standings_round,
-        driver_standings.points as standings_points,
-        driver_standings.position as standings_position,
-        driver_standings.position_text as standings_position_text,
-    from driver_standings
-    qualify
-        driver_standings.round
-        = max(driver_standings.round) over (partition by driver_standings.season)
+    {{ final_standings('driver_standings', 'driver_id') }}
 ),
 
 driver_seasons as (
@@ -130,22 +118,7 @@ joined as (
         coalesce(race_stats.race_points, 0) as race_points,
         coalesce(sprint_stats.sprint_points, 0) as sprint_points,
         coalesce(race_stats.race_points, 0) + coalesce(sprint_stats.sprint_points, 0) as points,
-        final_standings.standings_points,
-        coalesce(
-            final_standings.standings_position_text in ('D', 'E'), false
-        ) as is_excluded_from_championship,
-        -- An excluded driver (Schumacher 1997, position_text D) keeps his points in Ergast's table
-        -- but is not classified: the championship credits him nothing.
-        case
-            when final_standings.standings_position_text in ('D', 'E') then 0
-            else final_standings.standings_points
-        end as official_points,
-        case
-            when final_standings.standings_position_text not in ('D', 'E')
-                then final_standings.standings_position
-        end as official_position,
-        final_standings.standings_position_text as official_position_text,
-        final_standings.standings_round,
+        {{ official_standing_columns('final_standings') }}
         coalesce(race_stats.wins, 0) as wins,
         coalesce(race_stats.podiums, 0) as podiums,
         coalesce(race_stats.poles, 0) as poles,
