@@ -34,11 +34,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         if key.path[0] == "marts"
     ]
     published = serving.build_defs(marts)
-    downstream = apply_policies_to(dg.Definitions.merge(models, published))
+    downstream = dg.Definitions.merge(models, published).map_asset_specs(
+        func=automation.with_policies
+    )
     definitions = dg.Definitions.merge(
         raw,
         downstream,
-        build_ml_defs(settings, marts),
+        build_ml_defs(marts),
         automation.build_defs(settings),
         dg.Definitions(
             jobs=[materialize_everything_job],
@@ -49,18 +51,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ),
     )
     return catalogued(definitions)
-
-
-def apply_policies_to(definitions: dg.Definitions) -> dg.Definitions:
-    """The same definitions with automation conditions and freshness policies attached."""
-    assets = [a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)]
-    return dg.Definitions(
-        assets=automation.apply_policies(assets),
-        asset_checks=definitions.asset_checks,
-        jobs=definitions.jobs,
-        schedules=definitions.schedules,
-        sensors=definitions.sensors,
-    )
 
 
 @dg.definitions

@@ -18,6 +18,7 @@ from p3_common.ergast import (
     TABLES,
     TableSpec,
 )
+from p3_common.transaction import registered, transaction
 
 from .sources.errors import SourceError
 from .sources.schema import DUCKDB_TYPES, arrow_schema, empty_table
@@ -193,33 +194,22 @@ def _replace(
             f"SELECT i.* REPLACE ({filled}) "
             f"FROM _p3_incoming AS i LEFT JOIN _p3_kept AS k USING ({keys})"
         )
-    # Registered outside the transaction: after a failed statement DuckDB refuses everything but
-    # ROLLBACK, and an unregister inside it would replace the real error with that refusal.
-    con.register("_p3_incoming", incoming)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if keep:
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE _p3_kept AS "
-                    f"SELECT {keys}, {kept} FROM {spec.qualified_name} WHERE {where_sql}",
-                    params,
-                )
-            replaced = con.execute(
-                f"DELETE FROM {spec.qualified_name} WHERE {where_sql}", params
-            ).fetchall()
-            con.execute(f"INSERT INTO {spec.qualified_name} BY NAME {select}")
-            if keep:
-                con.execute("DROP TABLE _p3_kept")  # a rollback drops it too
-            _check_key_unique_in_table(con, spec, source)
-            if before_commit is not None:
-                before_commit(con)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.unregister("_p3_incoming")
+    with registered(con, "_p3_incoming", incoming), transaction(con):
+        if keep:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _p3_kept AS "
+                f"SELECT {keys}, {kept} FROM {spec.qualified_name} WHERE {where_sql}",
+                params,
+            )
+        replaced = con.execute(
+            f"DELETE FROM {spec.qualified_name} WHERE {where_sql}", params
+        ).fetchall()
+        con.execute(f"INSERT INTO {spec.qualified_name} BY NAME {select}")
+        if keep:
+            con.execute("DROP TABLE _p3_kept")  # a rollback drops it too
+        _check_key_unique_in_table(con, spec, source)
+        if before_commit is not None:
+            before_commit(con)
     return LoadResult(spec.name, source, incoming.num_rows, int(replaced[0][0]) if replaced else 0)
 
 

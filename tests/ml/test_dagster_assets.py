@@ -14,7 +14,6 @@ from dagster._utils.schedules import cron_string_iterator  # no public "next tic
 
 from ml.registry import open_run, train_evaluate_register
 from ml.train import TrainConfig
-from p3_common.settings import Settings
 from p3_dagster.defs.ml import build_defs
 from p3_dagster.defs.ml.assets import MARTS_READ, MODEL_KEY, PREDICTIONS_KEY, significant
 from p3_dagster.lib.mlflow_resource import MlflowResource
@@ -38,9 +37,7 @@ def resources(tmp_path: Path) -> dict[str, dg.ConfigurableResource]:
 
 @pytest.fixture
 def ml_defs(tmp_path: Path, resources: dict[str, dg.ConfigurableResource]) -> dg.Definitions:
-    return dg.Definitions.merge(
-        build_defs(Settings(home=tmp_path), MARTS), dg.Definitions(resources=resources)
-    )
+    return dg.Definitions.merge(build_defs(MARTS), dg.Definitions(resources=resources))
 
 
 def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, object]:
@@ -84,7 +81,7 @@ def test_ml_assets_sit_downstream_of_their_marts_and_only_the_model_waits_for_th
 
 def test_build_defs_names_the_marts_it_is_missing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="fct_lap_times"):
-        build_defs(Settings(home=tmp_path), [k for k in MARTS if k.path[-1] != "fct_lap_times"])
+        build_defs([k for k in MARTS if k.path[-1] != "fct_lap_times"])
 
 
 def test_materialising_the_ml_assets_trains_registers_predicts_and_writes_the_ml_schema(

@@ -6,10 +6,10 @@ import dagster as dg
 
 from p3_common.settings import Settings
 
-from .policies import apply_policies
+from .policies import with_policies
 from .sensors import build_run_failure_alert_sensor
 
-__all__ = ["apply_policies", "build_defs"]
+__all__ = ["build_defs", "with_policies"]
 
 
 def build_defs(settings: Settings) -> dg.Definitions:

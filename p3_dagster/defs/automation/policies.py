@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 
 import dagster as dg
@@ -33,8 +32,3 @@ def with_policies(spec: dg.AssetSpec) -> dg.AssetSpec:
     if spec.group_name in ("marts", "serving"):
         spec = dg.apply_freshness_policy(spec, MARTS_FRESHNESS)
     return spec
-
-
-def apply_policies(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
-    """``with_policies`` on every spec of ``assets``."""
-    return list(dg.map_asset_specs(with_policies, list(assets)))

@@ -6,20 +6,17 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from p3_common.settings import Settings
-
 from .assets import MARTS_READ, build_assets
 from .schedules import train_models_job, train_models_monthly_schedule
 
 __all__ = ["build_defs"]
 
 
-def build_defs(settings: Settings, marts: Sequence[dg.AssetKey]) -> dg.Definitions:
+def build_defs(marts: Sequence[dg.AssetKey]) -> dg.Definitions:
     """The ML assets downstream of the marts they read, the training job and its monthly schedule.
 
     ``marts`` are the dbt mart keys (``marts/<table>``); every table an asset reads must be among
-    them. Resources come from ``defs/resources.py`` (``duckdb`` and ``mlflow``). ``settings`` is
-    taken for symmetry with the other domains; nothing here depends on it yet.
+    them. Resources come from ``defs/resources.py`` (``duckdb`` and ``mlflow``).
     """
     by_table = {key.path[-1]: key for key in marts}
     missing = sorted({t for tables in MARTS_READ.values() for t in tables} - set(by_table))

@@ -2,8 +2,8 @@
 
 # No `from __future__ import annotations`: Dagster reads config, context and resource hints at runtime.
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
@@ -97,6 +97,40 @@ def default_held_out(features: pd.DataFrame, count: int = 2) -> list[int]:
     return seasons[-count:]
 
 
+def ml_asset(
+    key: dg.AssetKey,
+    deps: Sequence[dg.AssetKey],
+    *,
+    kinds: set[str],
+    follows_new_data: bool = True,
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """The ``@dg.asset`` every ML asset shares: group and layer ``ml``, the DuckDB write pool, and
+    (unless ``follows_new_data`` is off, as for the scheduled model) eager automation once the
+    marts it reads have passed their checks."""
+    return dg.asset(
+        key=key,
+        deps=list(deps),
+        group_name="ml",
+        kinds=kinds,
+        pool="duckdb_write",
+        automation_condition=eager_after_checks() if follows_new_data else None,
+        tags={"layer": "ml"},
+    )
+
+
+def anomaly_metadata(
+    found: pd.DataFrame, checked: dict[str, int], top: pd.DataFrame, top_label: str
+) -> dict[str, object]:
+    """What an anomaly asset reports: rows flagged, rows checked, slow and fast counts, the top rows."""
+    return {
+        "dagster/row_count": len(found),
+        **checked,
+        "slow": int((found["direction"] == "slow").sum()),
+        "fast": int((found["direction"] == "fast").sum()),
+        top_label: dg.MetadataValue.md(top.head(TOP_ROWS).to_markdown(index=False, floatfmt=".1f")),
+    }
+
+
 def build_assets(marts: Mapping[dg.AssetKey, Sequence[dg.AssetKey]]) -> list[dg.AssetsDefinition]:
     """The five ML assets, each depending on the mart keys given for it in ``marts``."""
     return [
@@ -109,14 +143,7 @@ def build_assets(marts: Mapping[dg.AssetKey, Sequence[dg.AssetKey]]) -> list[dg.
 
 
 def _model_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=MODEL_KEY,
-        deps=list(deps),
-        group_name="ml",
-        kinds={"lightgbm", "mlflow"},
-        pool="duckdb_write",
-        tags={"layer": "ml"},
-    )
+    @ml_asset(MODEL_KEY, deps, kinds={"lightgbm", "mlflow"}, follows_new_data=False)
     def race_outcome_model(
         context: dg.AssetExecutionContext,
         config: TrainConfig,
@@ -230,15 +257,7 @@ def _model_metadata(outcome: "TrainingOutcome", mlflow: MlflowResource) -> dict[
 
 
 def _predictions_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=PREDICTIONS_KEY,
-        deps=[MODEL_KEY, *deps],
-        group_name="ml",
-        kinds={"mlflow", "duckdb"},
-        pool="duckdb_write",
-        automation_condition=eager_after_checks(),
-        tags={"layer": "ml"},
-    )
+    @ml_asset(PREDICTIONS_KEY, [MODEL_KEY, *deps], kinds={"mlflow", "duckdb"})
     def race_predictions(
         context: dg.AssetExecutionContext, duckdb: WarehouseResource, mlflow: MlflowResource
     ) -> dg.MaterializeResult:
@@ -285,15 +304,7 @@ def _predictions_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
 
 
 def _lap_anomalies_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=LAP_ANOMALIES_KEY,
-        deps=list(deps),
-        group_name="ml",
-        kinds={"python", "duckdb"},
-        pool="duckdb_write",
-        automation_condition=eager_after_checks(),
-        tags={"layer": "ml"},
-    )
+    @ml_asset(LAP_ANOMALIES_KEY, deps, kinds={"python", "duckdb"})
     def lap_time_anomalies_asset(duckdb: WarehouseResource) -> dg.MaterializeResult:
         """Laps abnormally slow or fast for that driver and stint (ml.lap_time_anomalies).
 
@@ -307,33 +318,20 @@ def _lap_anomalies_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             found = lap_time_anomalies(laps)
             replace_table(con, LAP_ANOMALIES_KEY.path[-1], found)
         driver = found[~found["is_field_wide"].astype(bool)]
+        checked = {
+            "laps_checked": len(laps),
+            "driver_anomalies": len(driver),
+            "field_wide_anomalies": len(found) - len(driver),
+        }
         return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": len(found),
-                "laps_checked": len(laps),
-                "driver_anomalies": len(driver),
-                "field_wide_anomalies": len(found) - len(driver),
-                "slow": int((found["direction"] == "slow").sum()),
-                "fast": int((found["direction"] == "fast").sum()),
-                "top_driver_anomalies": dg.MetadataValue.md(
-                    driver.head(TOP_ROWS).to_markdown(index=False, floatfmt=".1f")
-                ),
-            }
+            metadata=anomaly_metadata(found, checked, driver, "top_driver_anomalies")
         )
 
     return lap_time_anomalies_asset
 
 
 def _pit_anomalies_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=PIT_ANOMALIES_KEY,
-        deps=list(deps),
-        group_name="ml",
-        kinds={"python", "duckdb"},
-        pool="duckdb_write",
-        automation_condition=eager_after_checks(),
-        tags={"layer": "ml"},
-    )
+    @ml_asset(PIT_ANOMALIES_KEY, deps, kinds={"python", "duckdb"})
     def pit_stop_anomalies_asset(duckdb: WarehouseResource) -> dg.MaterializeResult:
         """Pit stops abnormally long or short for their race (ml.pit_stop_anomalies).
 
@@ -346,30 +344,14 @@ def _pit_anomalies_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             found = pit_stop_anomalies(stops)
             replace_table(con, PIT_ANOMALIES_KEY.path[-1], found)
         return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": len(found),
-                "stops_checked": len(stops),
-                "slow": int((found["direction"] == "slow").sum()),
-                "fast": int((found["direction"] == "fast").sum()),
-                "top_anomalies": dg.MetadataValue.md(
-                    found.head(TOP_ROWS).to_markdown(index=False, floatfmt=".1f")
-                ),
-            }
+            metadata=anomaly_metadata(found, {"stops_checked": len(stops)}, found, "top_anomalies")
         )
 
     return pit_stop_anomalies_asset
 
 
 def _profiles_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=PROFILES_KEY,
-        deps=list(deps),
-        group_name="ml",
-        kinds={"scikitlearn", "duckdb"},
-        pool="duckdb_write",
-        automation_condition=eager_after_checks(),
-        tags={"layer": "ml"},
-    )
+    @ml_asset(PROFILES_KEY, deps, kinds={"scikitlearn", "duckdb"})
     def driver_race_profiles(
         config: ProfilesConfig, duckdb: WarehouseResource
     ) -> dg.MaterializeResult:
