@@ -9,9 +9,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from p3_common.ergast import RACE_POINTS
+
 # Modern points by finishing position: used as an era-independent "form" signal, so that a 1998 win
 # and a 2024 win weigh the same.
-MODERN_POINTS = {1: 25, 2: 18, 3: 15, 4: 12, 5: 10, 6: 8, 7: 6, 8: 4, 9: 2, 10: 1}
+MODERN_POINTS = dict(enumerate(RACE_POINTS, start=1))
 
 # Columns of fct_race_results that describe what happened in the race (unknown before the start).
 # The grid, the entry list and whether the car took the start are treated as pre-race facts.

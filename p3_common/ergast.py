@@ -60,6 +60,12 @@ class TableSpec:
         raise KeyError(f"table {self.name!r} has no column {name!r}")
 
 
+# The scoring of the 2019-2024 championships: points by finishing position in a Grand Prix and in
+# a sprint. The demo championship scores with it; the marts' "modern points" (dbt seed
+# modern_scoring.csv, held equal to it by a test) and the ML features rescore every era with it.
+RACE_POINTS: tuple[int, ...] = (25, 18, 15, 12, 10, 8, 6, 4, 2, 1)
+SPRINT_POINTS: tuple[int, ...] = (8, 7, 6, 5, 4, 3, 2, 1)
+
 RAW_SCHEMA = "raw"
 
 # Lineage columns added by the loader to every raw row; sources never produce them.

@@ -14,6 +14,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from p3_common.ergast import RACE_POINTS, SPRINT_POINTS
+
 from .world import (
     DISQUALIFIED,
     FINISHED,
@@ -28,9 +30,7 @@ from .world import (
     seeded_rng,
 )
 
-# Scoring of the 2019-2024 championships, used for every demo season (documented in DemoSource).
-RACE_POINTS: tuple[int, ...] = (25, 18, 15, 12, 10, 8, 6, 4, 2, 1)
-SPRINT_POINTS: tuple[int, ...] = (8, 7, 6, 5, 4, 3, 2, 1)
+# Every demo season scores with RACE_POINTS and SPRINT_POINTS (documented in DemoSource).
 FASTEST_LAP_POINT = 1
 
 # --- Simulation constants (milliseconds unless named otherwise) ---------------------------------
