@@ -21,8 +21,7 @@ from pydantic import Field
 from p3_common.settings import SourceKind
 from p3_ingest.sources.demo import DemoSource
 from p3_ingest.sources.dump import DumpSource
-from p3_ingest.sources.jolpica import JolpicaSource
-from p3_ingest.sources.jolpica_client import JolpicaClient, RateLimiter
+from p3_ingest.sources.jolpica import JolpicaClient, JolpicaSource, RateLimiter
 from p3_ingest.sources.source import (
     ErgastSource,
     WarehouseCatalog,

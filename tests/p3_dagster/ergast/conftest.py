@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from p3_common.ergast import REFERENCE_TABLES
-from p3_ingest.sources.jolpica import JolpicaSource
-from p3_ingest.sources.jolpica_client import JolpicaClient, RateLimiter
+from p3_ingest.sources.jolpica import JolpicaClient, JolpicaSource, RateLimiter
 from p3_ingest.sources.memory_catalog import InMemoryCatalog
 from tests.p3_dagster.ergast.jolpica_server import (
     ContractCsv,

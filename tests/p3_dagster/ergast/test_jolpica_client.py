@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import pyarrow.compute as pc
 import pytest
 
+from p3_common.settings import JOLPICA_BASE_URL
 from p3_ingest.sources.errors import SourceError
-from p3_ingest.sources.jolpica_client import (
-    DEFAULT_BASE_URL,
+from p3_ingest.sources.jolpica import (
     MAX_PAGE_SIZE,
     RESOURCES,
     JolpicaClient,
@@ -47,7 +47,7 @@ def _max_in_window(times: list[float], window: float) -> int:
 
 def test_defaults_match_jolpica_unauthenticated_limits() -> None:
     with JolpicaClient() as client:
-        assert client.base_url == DEFAULT_BASE_URL
+        assert client.base_url == JOLPICA_BASE_URL
         assert client.page_size == MAX_PAGE_SIZE == 100
         assert client.limiter.per_second == 4
         assert client.limiter.per_hour == 500
@@ -471,7 +471,7 @@ def test_a_server_that_stalls_every_response_fails_at_the_request_deadline(
     client = real_time_client(make_client, timeout=0.5, request_deadline=1.5, backoff_initial=0.1)
     jolpica_server.slow_next(30, times=None, path="/status")
     started = time.monotonic()
-    with caplog.at_level("WARNING", logger="p3_ingest.sources.jolpica_client"):
+    with caplog.at_level("WARNING", logger="p3_ingest.sources.jolpica.client"):
         with pytest.raises(SourceError) as info:
             client.reference("status")
     elapsed = time.monotonic() - started

@@ -11,8 +11,7 @@ import pytest
 from p3_common.ergast import SEASON_TABLES, TABLES
 from p3_ingest.ingest import ingest_table
 from p3_ingest.quality import CheckGroup, ValidationReport, groups_for, validate_table
-from p3_ingest.sources.jolpica import JolpicaSource
-from p3_ingest.sources.jolpica_client import JolpicaClient, RateLimiter
+from p3_ingest.sources.jolpica import JolpicaClient, JolpicaSource, RateLimiter
 from p3_ingest.warehouse import DuckDBCatalog
 from tests.p3_dagster.ergast.jolpica_server import ErgastApi, ErgastData, JolpicaTestServer
 

@@ -1,31 +1,38 @@
-"""HTTP client for the Ergast-compatible Jolpica API: rate limits, retries, backoff, pagination."""
+"""HTTP client for the Ergast-compatible Jolpica API: requests, retries, backoff, deadlines, paging.
+
+The rate limiter is ``rate_limit``; the page format (decode, merge, count) is ``paging``.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any
 
 import httpx
 import tenacity
+from tenacity.stop import stop_base
 
-from .errors import SourceError
+from p3_common.settings import JOLPICA_BASE_URL
 
-SOURCE = "jolpica"
-DEFAULT_BASE_URL = "https://api.jolpi.ca/ergast/f1"
-MAX_PAGE_SIZE = 100  # Jolpica caps `limit` at 100 (ErgastAPIPagination.max_limit)
-
-# Jolpica's unauthenticated limits (docs/rate_limits.md): 4 requests/s burst, 500 requests/hour.
-DEFAULT_PER_SECOND = 4
-DEFAULT_PER_HOUR = 500
+from ..errors import SourceError
+from .paging import MAX_PAGE_SIZE, Page, count_rows, merge_page, parse_page
+from .rate_limit import Clock, RateBudgetExhaustedError, RateLimiter, Sleep
+from .resources import (
+    REFERENCE_RESOURCES,
+    RESOURCES,
+    ROUND_RESOURCES,
+    SOURCE,
+    STANDINGS_RESOURCES,
+    Json,
+    Resource,
+    round_path,
+)
 
 # Overall time bounds, whatever the server does (stall, trickle, 5xx, 429): one request with its
 # retries, and one table load (P3_JOLPICA_REQUEST_DEADLINE_SECONDS / _STEP_DEADLINE_SECONDS).
@@ -33,181 +40,6 @@ DEFAULT_REQUEST_DEADLINE = 60.0
 DEFAULT_STEP_DEADLINE = 600.0
 
 logger = logging.getLogger(__name__)
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
-Json = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One API list: where its rows sit in ``MRData`` and how pages of it merge.
-
-    ``payload_key`` names the row list inside each list item (``Results`` inside a Race); flat
-    lists (drivers, seasons, ...) have none. ``table`` is the contract table the rows feed, for
-    error messages.
-    """
-
-    name: str
-    table: str
-    table_key: str
-    list_key: str
-    payload_key: str | None = None
-
-
-RESOURCES: dict[str, Resource] = {
-    r.name: r
-    for r in (
-        Resource("races", "races", "RaceTable", "Races"),
-        Resource("results", "results", "RaceTable", "Races", "Results"),
-        Resource("sprint", "sprint_results", "RaceTable", "Races", "SprintResults"),
-        Resource("qualifying", "qualifying", "RaceTable", "Races", "QualifyingResults"),
-        Resource("laps", "lap_times", "RaceTable", "Races", "Laps"),
-        Resource("pitstops", "pit_stops", "RaceTable", "Races", "PitStops"),
-        Resource(
-            "driverStandings",
-            "driver_standings",
-            "StandingsTable",
-            "StandingsLists",
-            "DriverStandings",
-        ),
-        Resource(
-            "constructorStandings",
-            "constructor_standings",
-            "StandingsTable",
-            "StandingsLists",
-            "ConstructorStandings",
-        ),
-        Resource("drivers", "drivers", "DriverTable", "Drivers"),
-        Resource("constructors", "constructors", "ConstructorTable", "Constructors"),
-        Resource("circuits", "circuits", "CircuitTable", "Circuits"),
-        Resource("seasons", "seasons", "SeasonTable", "Seasons"),
-        Resource("status", "status", "StatusTable", "Status"),
-    )
-}
-
-ROUND_RESOURCES = ("results", "sprint", "qualifying", "laps", "pitstops")
-STANDINGS_RESOURCES = ("driverStandings", "constructorStandings")
-REFERENCE_RESOURCES = ("drivers", "constructors", "circuits", "seasons", "status")
-
-
-# --------------------------------------------------------------------------- rate limiting
-
-
-class RateBudgetExhaustedError(Exception):
-    """The next request slot is further away than the limiter may wait."""
-
-    def __init__(self, wait: float, reason: str) -> None:
-        self.wait = wait
-        self.reason = reason
-        super().__init__(f"{reason}; next request allowed in {wait:.0f} s")
-
-
-class SlidingWindow:
-    """At most ``limit`` events in any window of ``seconds``.
-
-    A sliding window is the strictest reading of "N per period": it also satisfies a server that
-    counts in fixed windows (Jolpica uses django-ratelimit), whichever way its windows are aligned.
-    """
-
-    def __init__(self, limit: int, seconds: float) -> None:
-        if limit < 1 or seconds <= 0:
-            raise ValueError(f"window needs limit >= 1 and seconds > 0, got {limit}/{seconds}")
-        self.limit = limit
-        self.seconds = seconds
-        self._events: deque[float] = deque()
-
-    def wait_time(self, now: float) -> float:
-        """Seconds until one more event fits (0 when it fits now)."""
-        while self._events and self._events[0] <= now - self.seconds:
-            self._events.popleft()
-        if len(self._events) < self.limit:
-            return 0.0
-        return self._events[0] + self.seconds - now
-
-    def record(self, now: float) -> None:
-        """Count an event at ``now``."""
-        self._events.append(now)
-
-
-class RateLimiter:
-    """Client-side throttle: a burst window, an hourly window and an adaptive (AIMD) pace.
-
-    ``per_second`` caps requests in any 1 s window and ``per_hour`` in any hour. On top, requests
-    are spaced ``1 / current_rate`` apart; a 429 halves ``current_rate`` (down to ``min_rate``)
-    and every success adds ``recovery_step`` back (up to ``per_second``), so a throttled client
-    backs off quickly and recovers gradually. ``clock``/``sleep`` are injectable so tests run in
-    fake time. A wait longer than ``max_wait`` raises ``RateBudgetExhaustedError`` instead of
-    hanging a run.
-    """
-
-    def __init__(
-        self,
-        *,
-        per_second: int = DEFAULT_PER_SECOND,
-        per_hour: int = DEFAULT_PER_HOUR,
-        min_rate: float = 0.1,
-        recovery_step: float = 0.1,
-        max_wait: float = 300.0,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
-    ) -> None:
-        if not 0 < min_rate <= per_second:
-            raise ValueError(f"min_rate must be in (0, {per_second}], got {min_rate}")
-        self.per_second = per_second
-        self.per_hour = per_hour
-        self.min_rate = min_rate
-        self.recovery_step = recovery_step
-        self.max_wait = max_wait
-        self.clock = clock
-        self.sleep = sleep
-        self._burst = SlidingWindow(per_second, 1.0)
-        self._hourly = SlidingWindow(per_hour, 3600.0)
-        self._rate = float(per_second)
-        self._last: float | None = None
-
-    @property
-    def current_rate(self) -> float:
-        """Requests per second the limiter currently paces to (lowered after a 429)."""
-        return self._rate
-
-    def acquire(self, max_wait: float | None = None) -> float:
-        """Block until one request may be sent, count it, and return the seconds waited.
-
-        ``max_wait`` lowers the limiter's own ``max_wait`` for this call (a deadline's remainder).
-        """
-        waited = 0.0
-        limit = self.max_wait if max_wait is None else min(self.max_wait, max_wait)
-        while True:
-            now = self.clock()
-            wait, reason = self._wait_time(now)
-            if wait <= 0:
-                break
-            if wait > limit:
-                raise RateBudgetExhaustedError(wait, reason)
-            self.sleep(wait)
-            waited += wait
-        self._burst.record(now)
-        self._hourly.record(now)
-        self._last = now
-        return waited
-
-    def _wait_time(self, now: float) -> tuple[float, str]:
-        pace = 0.0 if self._last is None else self._last + 1.0 / self._rate - now
-        candidates = [
-            (self._hourly.wait_time(now), f"hourly request budget ({self.per_hour}/h) used up"),
-            (self._burst.wait_time(now), f"burst limit ({self.per_second}/s) reached"),
-            (pace, f"pacing to {self._rate:.2f} requests/s"),
-        ]
-        return max(candidates, key=lambda c: c[0])
-
-    def on_throttled(self) -> None:
-        """Multiplicative decrease after a 429."""
-        self._rate = max(self.min_rate, self._rate / 2)
-
-    def on_success(self) -> None:
-        """Additive increase after a successful response."""
-        self._rate = min(float(self.per_second), self._rate + self.recovery_step)
 
 
 # --------------------------------------------------------------------------- counters
@@ -283,68 +115,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
-# --------------------------------------------------------------------------- page merging
-
-
-def _row_count(item: Json, resource: Resource) -> int:
-    if resource.payload_key is None:
-        return 1
-    rows = item.get(resource.payload_key) or []
-    if resource.name == "laps":
-        return sum(len(lap.get("Timings") or []) for lap in rows)
-    return len(rows)
-
-
-def count_rows(items: list[Json], resource: Resource) -> int:
-    """Innermost rows in a list of items: what ``MRData.total`` counts (results, timings, ...)."""
-    return sum(_row_count(item, resource) for item in items)
-
-
-def merge_page(merged: list[Json], items: list[Json], resource: Resource) -> None:
-    """Append one page's items to ``merged``, joining items split across pages.
-
-    Pages slice innermost rows, so a Race (by season and round) or a standings list can continue on
-    the next page, and for laps even one lap (by number) can. Inputs are not mutated.
-    """
-    if resource.payload_key is None:
-        merged.extend(items)
-        return
-    key = resource.payload_key
-    by_race = {(m.get("season"), m.get("round")): m for m in merged}
-    for item in items:
-        race_key = (item.get("season"), item.get("round"))
-        target = by_race.get(race_key)
-        if target is None:
-            target = {**item, key: []}
-            merged.append(target)
-            by_race[race_key] = target
-        rows = item.get(key) or []
-        if resource.name == "laps":
-            _merge_laps(target[key], rows)
-        else:
-            target[key].extend(rows)
-
-
-def _merge_laps(laps: list[Json], new_laps: list[Json]) -> None:
-    by_number = {lap.get("number"): lap for lap in laps}
-    for lap in new_laps:
-        existing = by_number.get(lap.get("number"))
-        if existing is None:
-            existing = {**lap, "Timings": []}
-            laps.append(existing)
-            by_number[lap.get("number")] = existing
-        existing["Timings"].extend(lap.get("Timings") or [])
-
-
 # --------------------------------------------------------------------------- the client
-
-
-@dataclass(frozen=True)
-class _Page:
-    total: int
-    limit: int
-    offset: int
-    items: list[Json]
 
 
 class JolpicaClient:
@@ -361,7 +132,7 @@ class JolpicaClient:
     and a body trickling in, ends within ``request_deadline`` seconds (plus at most one read
     wait), and every request after ``start_step(label)`` ends within ``step_deadline`` seconds of
     that call. Past either, a one-line ``SourceError`` names the URL and the deadline. Each retry
-    logs a warning (logger ``p3_ingest.sources.jolpica_client``) with URL, reason and time left.
+    logs a warning (logger ``p3_ingest.sources.jolpica.client``) with URL, reason and time left.
 
     Parameters: ``base_url`` API root without trailing ``/``; ``timeout`` seconds (or an
     ``httpx.Timeout``) for one wait (connect, one read); ``page_size`` ``limit`` per page (1..100); ``max_attempts``,
@@ -373,7 +144,7 @@ class JolpicaClient:
 
     def __init__(
         self,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str = JOLPICA_BASE_URL,
         *,
         timeout: float | httpx.Timeout = 10.0,
         page_size: int = MAX_PAGE_SIZE,
@@ -481,13 +252,13 @@ class JolpicaClient:
         """
         if resource not in ROUND_RESOURCES:
             raise ValueError(f"not a per-round resource: {resource!r}")
-        return self._single(f"{season}/{round_}/{resource}", resource)
+        return self._single(round_path(season, round_, resource), resource)
 
     def standings(self, season: int, round_: int, resource: str) -> Json | None:
         """The standings list after one round (``driverStandings``/``constructorStandings``)."""
         if resource not in STANDINGS_RESOURCES:
             raise ValueError(f"not a standings resource: {resource!r}")
-        return self._single(f"{season}/{round_}/{resource}", resource)
+        return self._single(round_path(season, round_, resource), resource)
 
     def _single(self, path: str, resource: str) -> Json | None:
         items = self.fetch_all(path, resource)
@@ -557,18 +328,14 @@ class JolpicaClient:
         )
         return step if step.at < request.at else request
 
-    def _get_page(self, url: str, spec: Resource, offset: int) -> _Page:
+    def _get_page(self, url: str, spec: Resource, offset: int) -> Page:
         params = {"limit": str(self.page_size), "offset": str(offset)}
         where = f"{url}?limit={self.page_size}&offset={offset}"
         deadline = self._deadline()
         started = self._clock()
 
-        def past_deadline(state: tenacity.RetryCallState) -> bool:
-            # Stop rather than sleep into (or past) the deadline.
-            return self._clock() + (state.upcoming_sleep or 0.0) >= deadline.at
-
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts) | past_deadline,
+            stop=tenacity.stop_after_attempt(self.max_attempts) | _StopAt(deadline, self._clock),
             wait=self._wait_before_retry,
             retry=tenacity.retry_if_exception_type(_RetryableError),
             sleep=self._sleep_counted,
@@ -589,7 +356,7 @@ class JolpicaClient:
             ) from exc
         except _DeadlineReached as exc:
             raise self._deadline_error(spec, where, deadline, started, exc.description) from exc
-        page = _parse_page(body, spec, where)
+        page = parse_page(body, spec, where)
         self.stats.pages += 1
         return page
 
@@ -724,52 +491,16 @@ class JolpicaClient:
         )
 
 
+class _StopAt(stop_base):
+    """Stop retrying rather than sleep into (or past) the deadline."""
+
+    def __init__(self, deadline: _Deadline, clock: Clock) -> None:
+        self.deadline = deadline
+        self.clock = clock
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.clock() + (retry_state.upcoming_sleep or 0.0) >= self.deadline.at
+
+
 def _at_most(value: float | None, limit: float) -> float:
     return limit if value is None else min(value, limit)
-
-
-def _parse_page(body: bytes, spec: Resource, where: str) -> _Page:
-    """Decode one response page and check it has ``MRData`` with the expected table and list."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SourceError(
-            SOURCE,
-            spec.table,
-            f"invalid or truncated JSON ({len(body)} bytes): {exc}",
-            where=where,
-        ) from exc
-    mrdata = data.get("MRData") if isinstance(data, dict) else None
-    table = mrdata.get(spec.table_key) if isinstance(mrdata, dict) else None
-    items = table.get(spec.list_key) if isinstance(table, dict) else None
-    if not isinstance(items, list):
-        raise SourceError(
-            SOURCE,
-            spec.table,
-            f"response has no MRData.{spec.table_key}.{spec.list_key} list",
-            where=where,
-        )
-    assert isinstance(mrdata, dict)
-    try:
-        total, limit, offset = (int(mrdata[k]) for k in ("total", "limit", "offset"))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SourceError(
-            SOURCE, spec.table, f"MRData has no valid total/limit/offset: {exc}", where=where
-        ) from exc
-    if limit < 1 or total < 0 or offset < 0:
-        raise SourceError(
-            SOURCE,
-            spec.table,
-            f"MRData paging out of range: limit={limit} offset={offset} total={total}",
-            where=where,
-        )
-    if spec.payload_key is not None:
-        for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get(spec.payload_key), list):
-                raise SourceError(
-                    SOURCE,
-                    spec.table,
-                    f"an item of {spec.list_key} has no {spec.payload_key} list",
-                    where=where,
-                )
-    return _Page(total=total, limit=limit, offset=offset, items=items)
