@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import duckdb
 import mlflow
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PyFuncModel, PythonModel, load_model
 
 from .features import build_features, load_inputs, load_upcoming_race, upcoming_race_features
 from .train import RaceOutcomeModel
@@ -16,7 +16,7 @@ CHAMPION_ALIAS = "champion"
 ID_COLUMNS = ["race_id", "driver_id"]
 
 
-class RaceOutcomePyfunc(mlflow.pyfunc.PythonModel):
+class RaceOutcomePyfunc(PythonModel):
     """The trained ``RaceOutcomeModel`` behind MLflow's generic pyfunc interface."""
 
     def __init__(self, model: RaceOutcomeModel) -> None:
@@ -34,10 +34,10 @@ def champion_uri(name: str = MODEL_NAME) -> str:
     return f"models:/{name}@{CHAMPION_ALIAS}"
 
 
-def load_champion(tracking_uri: str, name: str = MODEL_NAME) -> mlflow.pyfunc.PyFuncModel:
+def load_champion(tracking_uri: str, name: str = MODEL_NAME) -> PyFuncModel:
     """Load the champion version from the registry at ``tracking_uri``."""
     mlflow.set_tracking_uri(tracking_uri)
-    return mlflow.pyfunc.load_model(champion_uri(name))
+    return load_model(champion_uri(name))
 
 
 def model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:
@@ -46,7 +46,7 @@ def model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFram
 
 
 def latest_race_predictions(
-    con: duckdb.DuckDBPyConnection, model: mlflow.pyfunc.PyFuncModel
+    con: duckdb.DuckDBPyConnection, model: PyFuncModel
 ) -> pd.DataFrame:
     """Predicted order and win/podium probabilities for the next race, or else the latest one.
 
@@ -60,7 +60,7 @@ def latest_race_predictions(
     upcoming = load_upcoming_race(con)
     if upcoming is not None:
         race = upcoming_race_features(inputs, upcoming)
-        basis = upcoming.basis
+        basis: str = upcoming.basis
     else:
         features = build_features(inputs)
         race = features[features["race_seq"] == features["race_seq"].max()]

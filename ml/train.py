@@ -89,9 +89,9 @@ class RaceOutcomeModel:
         out = frame[["race_id", "driver_id"]].copy()
         out["score"] = self.order.predict(x)
         out["predicted_rank"] = _rank_within_race(out, "score")
-        win = self.win.predict_proba(x)[:, 1]
+        win = np.asarray(self.win.predict_proba(x))[:, 1]
         out["win_prob"] = win / out.assign(w=win).groupby("race_id")["w"].transform("sum")
-        out["podium_prob"] = self.podium.predict_proba(x)[:, 1]
+        out["podium_prob"] = np.asarray(self.podium.predict_proba(x))[:, 1]
         return out[PREDICTION_COLUMNS]
 
     def feature_importance(self) -> pd.DataFrame:

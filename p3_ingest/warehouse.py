@@ -222,9 +222,8 @@ def _check_key_unique_in_table(
     dupe = con.execute(
         f"SELECT {keys}, count(*){season} FROM {spec.qualified_name} "
         f"GROUP BY {keys} HAVING count(*) > 1 LIMIT 1"
-    ).fetchall()
-    if dupe:
-        dupe = dupe[0]
+    ).fetchone()
+    if dupe is not None:
         key_values = dict(zip(spec.key, dupe[: len(spec.key)], strict=True))
         seasons = f" across seasons {dupe[-1]}" if spec.season_scoped else ""
         raise SourceError(

@@ -73,12 +73,20 @@ def validate_frame(
         build_suite(name, rules),
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
     )
-    by_rule = {int(r.expectation_config.meta[_RULE_INDEX]): r for r in validation.results}
+    by_rule = {_rule_index(r): r for r in validation.results}
     return [
         _to_result(rule, by_rule[i], frame, sample_columns(rule))
         for i, rule in enumerate(rules)
         if rule.engine is Engine.GX
     ]
+
+
+def _rule_index(result: ExpectationValidationResult) -> int:
+    """Which rule a GX result answers (build_suite tags each expectation with its index)."""
+    config = result.expectation_config
+    if config is None or config.meta is None or _RULE_INDEX not in config.meta:
+        raise RuntimeError(f"a GX result without the {_RULE_INDEX!r} tag: {result}")
+    return int(config.meta[_RULE_INDEX])
 
 
 def _to_result(

@@ -215,6 +215,11 @@ def check_row_counts(
     min_ratio = float(rule.kwargs["min_ratio"])
     previous = previous or {}
     compared = {k: (previous[k], n) for k, n in current.items() if k in previous}
+    fell = [
+        (k, base, n)
+        for k, (base, n) in compared.items()
+        if 0 < base.rows and n < min_ratio * base.rows
+    ]
     dropped = [
         {
             "partition": k,
@@ -223,8 +228,7 @@ def check_row_counts(
             "ratio": round(n / base.rows, 3),
             "previous_run_id": base.run_id,
         }
-        for k, (base, n) in compared.items()
-        if base.rows > 0 and n < min_ratio * base.rows
+        for k, base, n in fell
     ]
     if not compared:
         observed = "no previous load to compare with"
@@ -235,9 +239,9 @@ def check_row_counts(
     return ExpectationResult(
         rule=rule,
         success=not dropped,
-        unexpected_count=sum(d["previous_rows"] - d["rows"] for d in dropped),
+        unexpected_count=sum(base.rows - n for _, base, n in fell),
         element_count=sum(current.values()),
-        unexpected_values=tuple(d["partition"] for d in dropped[:SAMPLE_SIZE]),
+        unexpected_values=tuple(k for k, _, _ in fell[:SAMPLE_SIZE]),
         sample_rows=tuple(dropped[:SAMPLE_SIZE]),
         observed=observed,
     )

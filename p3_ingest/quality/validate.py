@@ -67,15 +67,13 @@ def validate_table(
     gx_results = iter(
         validate_frame(frame, rules, name=spec.raw_table, sample_columns=sample_columns)
     )
-    results = []
-    for rule in rules:
-        if rule.engine is Engine.GX:
-            results.append(next(gx_results))
-        else:
-            results.append(
-                _run_sql_rule(con, rule, table, scope, sample_columns(rule), previous_rows)
-            )
-    return ValidationReport(table, scope, len(frame), tuple(results), time.perf_counter() - started)
+    evaluated = tuple(
+        next(gx_results)
+        if rule.engine is Engine.GX
+        else _run_sql_rule(con, rule, table, scope, sample_columns(rule), previous_rows)
+        for rule in rules
+    )
+    return ValidationReport(table, scope, len(frame), evaluated, time.perf_counter() - started)
 
 
 def _run_sql_rule(
