@@ -7,11 +7,10 @@ from typing import Any
 from p3_common.settings import Settings
 
 from ..lib.cache_resource import CacheResource
-from ..lib.dbt import dbt_environment, dbt_executable, dbt_project
+from ..lib.dbt import build_dbt_resource
 from ..lib.mlflow_resource import build_mlflow_resource
 from ..lib.resources import (
     ErgastSourceResource,
-    P3DbtCliResource,
     PublishedSnapshotResource,
     WarehouseResource,
 )
@@ -23,13 +22,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "duckdb": WarehouseResource(database=str(settings.warehouse_path)),
         "ergast": build_source_resource(settings),
         "snapshot": PublishedSnapshotResource(path=str(settings.serving_duckdb_path)),
-        "dbt": P3DbtCliResource(
-            project_dir=dbt_project(settings.env),
-            target=settings.env,
-            dbt_executable=dbt_executable(),
-            environment=dbt_environment(settings),
-            runs_dir=str(settings.home / "dbt" / "runs"),
-        ),
+        "dbt": build_dbt_resource(settings),
         "mlflow": build_mlflow_resource(settings),
         "cache": CacheResource(redis_url=settings.redis_url, cache_dir=str(settings.cache_dir)),
     }

@@ -1,21 +1,15 @@
-"""Dagster resources: the DuckDB warehouse and the configured F1 source (dump | jolpica | demo)."""
+"""Dagster resources: the DuckDB warehouse, the published snapshot and the configured F1 source
+(dump | jolpica | demo). The dbt CLI resource lives with the rest of the dbt wiring (``lib/dbt``)."""
 
 from __future__ import annotations
 
 import functools
-import os
-import re
-import shutil
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DbtCliInvocation, DbtCliResource
 from pydantic import Field
 
 from p3_common.settings import SourceKind
@@ -50,72 +44,6 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
-class P3DbtCliResource(DbtCliResource):
-    """dbt CLI resource that runs dbt with P3's warehouse path and target in its environment.
-
-    profiles.yml reads ``P3_DUCKDB_PATH`` and ``P3_ENV``; dagster-dbt hands dbt a copy of
-    ``os.environ``, so the variables are set for the moment the subprocess starts rather than
-    exported process-wide when definitions load.
-    """
-
-    environment: dict[str, str] = Field(
-        default_factory=dict, description="Variables dbt must see (P3_DUCKDB_PATH, P3_ENV)."
-    )
-    runs_dir: str | None = Field(
-        default=None,
-        description="Where each invocation's target folder (run results, logs) goes; "
-        "default: dagster-dbt's, inside the dbt project.",
-    )
-    keep_runs: int = Field(
-        default=30, ge=1, description="How many run folders to keep in runs_dir (oldest go first)."
-    )
-
-    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
-        if self.runs_dir and kwargs.get("target_path") is None:
-            # Artifacts of every run belong with P3's other files under P3_HOME, not in the repo.
-            prune_run_folders(Path(self.runs_dir), keep=self.keep_runs - 1)
-            kwargs["target_path"] = Path(self.runs_dir) / f"{_utc_stamp()}-{uuid.uuid4().hex[:8]}"
-        with _environ(self.environment):
-            return super().cli(args, **kwargs)
-
-
-def prune_run_folders(runs_dir: Path, *, keep: int) -> list[Path]:
-    """Delete all but the ``keep`` newest run folders of ``runs_dir``; returns what was deleted.
-
-    Folders are named ``<UTC stamp>-<random>``, so name order is age order. Anything else in the
-    folder is left alone.
-    """
-    if not runs_dir.is_dir():
-        return []
-    runs = sorted(p for p in runs_dir.iterdir() if p.is_dir() and _RUN_FOLDER.fullmatch(p.name))
-    doomed = runs[: max(len(runs) - keep, 0)]
-    for folder in doomed:
-        # Best effort: a folder another process already removed is not a reason to fail a run.
-        shutil.rmtree(folder, ignore_errors=True)
-    return doomed
-
-
-_RUN_FOLDER = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")
-
-
-def _utc_stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-
-
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 class PublishedSnapshotResource(dg.ConfigurableResource):
     """Where the published read-only snapshot of the marts lives (P3_SERVING_DUCKDB_PATH)."""
 
@@ -131,15 +59,14 @@ class ErgastSourceResource(dg.ConfigurableResource):
     ergast_dir: str | None = Field(
         default=None, description="Folder or .zip of Ergast CSVs (dump)."
     )
-    jolpica_url: str = Field(
-        default="https://api.jolpi.ca/ergast/f1", description="Jolpica base URL."
-    )
-    jolpica_burst_per_second: float = 4.0
-    jolpica_hourly_limit: int = 500
-    jolpica_timeout_seconds: float = 20.0
-    jolpica_request_deadline_seconds: float = 60.0  # one request, retries and slow bodies included
-    jolpica_step_deadline_seconds: float = 600.0  # one table (season) load
-    demo_seed: int = 2024
+    # No defaults of its own: every value comes from Settings (build_source_resource).
+    jolpica_url: str = Field(description="Jolpica base URL (P3_JOLPICA_URL).")
+    jolpica_burst_per_second: float
+    jolpica_hourly_limit: int
+    jolpica_timeout_seconds: float
+    jolpica_request_deadline_seconds: float  # one request, retries and slow bodies included
+    jolpica_step_deadline_seconds: float  # one table (season) load
+    demo_seed: int
 
     @contextmanager
     def open(self, catalog: WarehouseCatalog) -> Iterator[ErgastSource]:

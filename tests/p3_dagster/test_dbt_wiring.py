@@ -13,6 +13,7 @@ from p3_dagster.lib.dbt import (
     dbt_build_args,
     dbt_environment,
     failure_summary,
+    prune_run_folders,
     strip_ansi,
 )
 from p3_dagster.lib.dbt.translator import (
@@ -22,7 +23,6 @@ from p3_dagster.lib.dbt.translator import (
     owners,
     source_asset_key,
 )
-from p3_dagster.lib.resources import prune_run_folders
 
 
 @pytest.mark.parametrize(

@@ -13,13 +13,13 @@ from dagster_dbt import DbtCliInvocation, DbtProject, dbt_assets
 from ...lib.catalog import beta_code_references
 from ...lib.dbt import (
     DbtConfig,
+    P3DbtCliResource,
     P3DbtTranslator,
     dbt_build_args,
     failure_summary,
     relation_metadata,
     strip_ansi,
 )
-from ...lib.resources import P3DbtCliResource
 
 
 @functools.cache

@@ -18,12 +18,15 @@ from .project import (
     parse_manifest,
     prepare_manifest,
 )
+from .resource import P3DbtCliResource, build_dbt_resource, prune_run_folders
 from .translator import P3DbtTranslator
 
 __all__ = [
     "DBT_PROJECT_DIR",
     "DbtConfig",
+    "P3DbtCliResource",
     "P3DbtTranslator",
+    "build_dbt_resource",
     "build_marts_without_tests",
     "dbt_build_args",
     "dbt_environment",
@@ -32,6 +35,7 @@ __all__ = [
     "failure_summary",
     "parse_manifest",
     "prepare_manifest",
+    "prune_run_folders",
     "relation_metadata",
     "strip_ansi",
 ]

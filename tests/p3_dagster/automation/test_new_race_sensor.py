@@ -8,8 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from p3_common.settings import Settings
 from p3_dagster.defs.ingestion.sensors import build_new_race_results_sensor
-from p3_dagster.lib.resources import ErgastSourceResource
+from p3_dagster.defs.resources import build_source_resource
 from p3_ingest.sources.calendar import RaceRef, latest_completed_race, seasons_to_reload
 from p3_ingest.sources.demo import DemoSource
 from tests.fixtures.dumps import write_demo_dump
@@ -51,7 +52,8 @@ def test_latest_completed_race_ignores_races_not_yet_run() -> None:
 
 def sensor_for(folder: Path) -> tuple[dg.SensorDefinition, dict[str, object]]:
     sensor = build_new_race_results_sensor([2023, 2024])
-    return sensor, {"ergast": ErgastSourceResource(kind="dump", ergast_dir=str(folder))}
+    settings = Settings(home=folder.parent / "home", source="dump", ergast_dir=folder)
+    return sensor, {"ergast": build_source_resource(settings)}
 
 
 def test_first_tick_requests_the_latest_season_and_sets_the_cursor(tmp_path: Path) -> None:
