@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from p3_common.settings import REPO_ROOT, Settings
-from p3_ingest.publish import read_snapshot
+from p3_common.snapshot import read_snapshot
 from p3_ingest.sources.source import season_ranges
 from p3_ingest.warehouse import raw_table_counts
 
@@ -549,7 +549,7 @@ def _print_summary(settings: Settings, reported: set[str]) -> None:
             "  [dim]warehouse busy (another run is writing it): raw row counts skipped[/dim]"
         )
         counts = {}
-    snapshot = read_snapshot(settings.serving_duckdb_path)  # type: ignore[arg-type]
+    snapshot = read_snapshot(settings.serving_duckdb_path, missing_ok=True)  # type: ignore[call-overload]
     table = Table(title=f"P3 warehouse ({settings.source})", show_edge=False)
     table.add_column("table")
     table.add_column("rows", justify="right")

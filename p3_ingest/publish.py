@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from p3_common.snapshot import Snapshot, write_meta
+
 PUBLISHED_SCHEMAS = ("marts",)
-META_SCHEMA = "p3_meta"
-BUILD_TABLE = f"{META_SCHEMA}.build"
-TABLES_TABLE = f"{META_SCHEMA}.tables"
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a published snapshot holds: its build id, when and from which run, and its tables."""
-
-    build_id: str
-    published_at: datetime
-    run_id: str
-    path: Path
-    tables: dict[str, int]  # "marts.fct_race_results" -> rows
 
 
 def publish_snapshot(
@@ -46,14 +33,9 @@ def publish_snapshot(
         build_id = _content_hash(staging, tables)
         published_at = datetime.now(UTC)
         with duckdb.connect(str(staging)) as con:
-            con.execute(f"CREATE SCHEMA {META_SCHEMA}")
-            con.execute(
-                f"CREATE TABLE {BUILD_TABLE} AS "
-                "SELECT ?::VARCHAR AS build_id, ?::TIMESTAMPTZ AS published_at, ?::VARCHAR AS run_id",
-                [build_id, published_at, run_id],
+            write_meta(
+                con, build_id=build_id, published_at=published_at, run_id=run_id, tables=tables
             )
-            con.execute(f"CREATE TABLE {TABLES_TABLE} (table_name VARCHAR, row_count BIGINT)")
-            con.executemany(f"INSERT INTO {TABLES_TABLE} VALUES (?, ?)", list(tables.items()))
             con.execute("CHECKPOINT")
         _fsync(staging)
         os.replace(staging, published)
@@ -73,18 +55,6 @@ def _refuse_same_file(warehouse: Path, published: Path) -> None:
             f"refusing to publish over the warehouse: the snapshot path {published} is the "
             f"warehouse file {warehouse}; set P3_SERVING_DUCKDB_PATH to its own file"
         )
-
-
-def read_snapshot(published: Path) -> Snapshot | None:
-    """The snapshot currently published at ``published`` (opened read-only), or None if there is none."""
-    if not published.exists():
-        return None
-    with duckdb.connect(str(published), read_only=True) as con:
-        build_id, published_at, run_id = con.execute(
-            f"SELECT build_id, published_at, run_id FROM {BUILD_TABLE}"
-        ).fetchall()[0]
-        tables = dict(con.execute(f"SELECT table_name, row_count FROM {TABLES_TABLE}").fetchall())
-    return Snapshot(build_id, published_at, run_id, published, tables)
 
 
 def _copy_schemas(warehouse: Path, target: Path, schemas: tuple[str, ...]) -> dict[str, int]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
+
+from p3_common.snapshot import read_meta
 
 from .registry import SOURCES, Entity
 from .spec import QuerySpec, SpecError
@@ -64,20 +67,15 @@ class Catalog:
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> Catalog:
-        """Read the build id, row counts (p3_meta.tables, else count(*)) and dims."""
-        build_id = str(con.execute("select build_id from p3_meta.build").fetchone()[0])  # type: ignore[index]
-        try:
-            row_counts = dict(
-                con.execute("select table_name, row_count from p3_meta.tables").fetchall()
-            )
-        except duckdb.CatalogException:
-            row_counts = {}
+        """Read the build id and row counts (the snapshot's meta tables) and the dims."""
+        meta = read_meta(con)
+        build_id, row_counts = meta.build_id, dict(meta.tables)
         season_ranges: dict[str, tuple[int, int]] = {}
         for table in sorted({s.table for s in SOURCES if s.season_column}):
             if table not in row_counts:
                 # Table names come from the registry, never from a user.
-                row_counts[table] = int(con.execute(f"select count(*) from {table}").fetchone()[0])  # type: ignore[index]
-            low, high = con.execute(f"select min(season), max(season) from {table}").fetchone()  # type: ignore[misc]
+                row_counts[table] = int(_row(con, f"select count(*) from {table}")[0])
+            low, high = _row(con, f"select min(season), max(season) from {table}")
             if low is not None:
                 season_ranges[table] = (int(low), int(high))
         dims: dict[Entity, EntityDim] = {}
@@ -122,3 +120,10 @@ class Catalog:
     def rows(self, table: str) -> int:
         """Row count of a table (0 if unknown)."""
         return self.row_counts.get(table, 0)
+
+
+def _row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    # Aggregates without GROUP BY always return exactly one row.
+    row = con.execute(sql).fetchone()
+    assert row is not None, sql
+    return row

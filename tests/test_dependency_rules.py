@@ -3,7 +3,8 @@
 `p3_dagster -> p3_ingest, ml, p3_query, p3_common`; `p3_ingest -> p3_common` (the pipeline's plain
 code: sources, loader, quality suites, publish); `ml -> p3_common`; `p3_query -> p3_common` (the
 engine and cache the API will import); none of those three imports Dagster or dbt;
-`p3_common -> stdlib and pydantic only`. Nothing outside `p3_dagster` imports it.
+`p3_common -> stdlib, pydantic and duckdb only` (duckdb for the snapshot contract's read-only
+opener, `p3_common/snapshot.py`). Nothing outside `p3_dagster` imports it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ FORBIDDEN_THIRD_PARTY = {
     "ml": {"dagster", "dagster_dbt", "dbt"},
     "p3_query": {"dagster", "dagster_dbt", "dbt"},
 }
-P3_COMMON_THIRD_PARTY = {"pydantic", "pydantic_settings"}
+P3_COMMON_THIRD_PARTY = {"pydantic", "pydantic_settings", "duckdb"}
 
 
 def imported_roots(path: Path) -> set[str]:

@@ -39,12 +39,20 @@ class RaceCalendar:
 
     @classmethod
     def from_snapshot(cls, snapshot: Path) -> RaceCalendar:
-        """Race dates of a published snapshot (``marts.dim_races``); empty if it has none."""
+        """Race dates of a published snapshot (``marts.dim_races``); empty if it has none.
+
+        No file at ``snapshot`` is an empty calendar; a file that is not a P3 snapshot raises
+        ``NotASnapshot``.
+        """
         import duckdb
 
-        if not snapshot.exists():
+        from p3_common.snapshot import SnapshotMissing, open_snapshot
+
+        try:
+            con = open_snapshot(snapshot)
+        except SnapshotMissing:
             return cls()
-        with duckdb.connect(str(snapshot), read_only=True) as con:
+        with con:
             try:
                 rows = con.execute("select distinct race_date from marts.dim_races").fetchall()
             except duckdb.Error:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from p3_common.settings import Settings, SettingsError, get_settings
+from p3_common.snapshot import SnapshotError, read_snapshot
 
 from .base import CacheUnavailable, QueryCache
 from .core import CacheStats, QueryStat
@@ -141,12 +142,11 @@ def warm(
     settings = _settings()
     snapshot = settings.serving_duckdb_path
     assert snapshot is not None
-    if not snapshot.exists():
-        console.print(f"[red]no published snapshot at {snapshot}[/red]; run `p3 materialize` first")
-        raise typer.Exit(1)
-    from p3_query.engine import Engine
-
-    build_id = Engine(snapshot).build_id
+    try:
+        build_id = read_snapshot(snapshot).build_id
+    except SnapshotError as exc:
+        console.print(str(exc), style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
     with _open() as cache, snapshot_computer(snapshot, build_id) as compute:
         try:
             result = refresh_cache(

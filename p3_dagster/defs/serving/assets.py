@@ -7,7 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from p3_ingest.publish import publish_snapshot, read_snapshot
+from p3_common.snapshot import read_snapshot
+from p3_ingest.publish import publish_snapshot
 
 from ...lib.resources import PublishedSnapshotResource, WarehouseResource
 
@@ -39,7 +40,7 @@ def build_snapshot_asset(marts: tuple[dg.AssetKey, ...]) -> dg.AssetsDefinition:
         blocked run leaves the previous snapshot and its build_id in place.
         """
         published = Path(snapshot.path)
-        previous = read_snapshot(published)
+        previous = read_snapshot(published, missing_ok=True)
         result = publish_snapshot(Path(duckdb.database), published, run_id=context.run.run_id)
         context.log.info(f"published build {result.build_id} to {published}")
         return dg.MaterializeResult(

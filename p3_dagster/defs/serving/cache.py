@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from p3_ingest.publish import read_snapshot
+from p3_common.snapshot import read_snapshot
 from p3_query.cache.calendar import RaceCalendar
 from p3_query.cache.engine_adapter import snapshot_computer
 from p3_query.cache.refresh import refresh_cache
@@ -48,7 +48,7 @@ def build_cache_asset() -> dg.AssetsDefinition:
         (hits, misses, hit ratio, evictions, memory, latency by hit/miss, hottest and costliest).
         """
         published = Path(snapshot.path)
-        current = read_snapshot(published)
+        current = read_snapshot(published, missing_ok=True)
         if current is None:
             raise dg.Failure(
                 f"no published snapshot at {published}; materialise the snapshot first"

@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from p3_ingest.publish import publish_snapshot, read_snapshot
+from p3_common.snapshot import read_snapshot
+from p3_ingest.publish import publish_snapshot
 
 
 def make_warehouse(path: Path, rows: int) -> Path:
