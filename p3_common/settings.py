@@ -159,6 +159,7 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri is None:
             store = self.home / "mlflow" / "mlflow.db"
             object.__setattr__(self, "mlflow_tracking_uri", f"sqlite:///{store}")
+        assert self.serving_duckdb_path is not None and self.duckdb_path is not None  # set above
         if self.serving_duckdb_path.resolve() == self.duckdb_path.resolve():
             raise ValueError(
                 f"P3_SERVING_DUCKDB_PATH is the warehouse file {self.duckdb_path} "

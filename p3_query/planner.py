@@ -159,10 +159,10 @@ class Plan:
                 f"filters) for {', '.join(c.metrics)}; pushed down: {filters}"
             )
         passed_over: dict[tuple[str, str], list[str]] = {}
-        for c in self.candidates:
-            if not c.chosen:
-                why = c.rejected_because or f"costlier (~{c.estimated_rows:,} rows)"
-                passed_over.setdefault((c.table, why), []).append(c.metric)
+        for candidate in self.candidates:
+            if not candidate.chosen:
+                why = candidate.rejected_because or f"costlier (~{candidate.estimated_rows:,} rows)"
+                passed_over.setdefault((candidate.table, why), []).append(candidate.metric)
         for (table, why), metrics in passed_over.items():
             lines.append(f"not {table} for {', '.join(metrics)}: {why}")
         lines.extend(f"rewrite: {r}" for r in self.rewrites)

@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .base import CacheUnavailable, QueryCache
@@ -126,7 +126,7 @@ WHERE entries.key = h.key
 """
 
 
-def _json(rows: list[list[object]] | list[tuple[object, ...]]) -> str:
+def _json(rows: Sequence[Sequence[object]]) -> str:
     return json.dumps(rows, separators=(",", ":"))
 
 

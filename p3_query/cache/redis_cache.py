@@ -131,7 +131,7 @@ class RedisCache(QueryCache):
         return (
             build.decode() if build else None,
             payload,
-            origin.decode() if origin else None,  # type: ignore[return-value]
+            origin.decode() if origin else None,
         )
 
     def _store(
@@ -196,7 +196,7 @@ class RedisCache(QueryCache):
                 pipe.execute()
             if not flip:
                 previous = self.client.get(self._k_current)
-                return (previous.decode() if previous else None), 0
+                return (_text(previous) if previous else None), 0
             pipe = self.client.pipeline(transaction=False)
             pipe.hsetnx(self._k_first_seen, build_id, f"{time.time():.3f}")
             pipe.execute()
@@ -210,13 +210,13 @@ class RedisCache(QueryCache):
         """Shorten every other build's entries to the grace TTL (never lengthen: ``LT``)."""
         grace_ms = int(self.ttl.retire_grace_s * 1000)
         total = 0
-        already = {b.decode() for b in self.client.hkeys(self._k_retired)}
+        already = {_text(b) for b in self.client.hkeys(self._k_retired)}
         for raw in self.client.hkeys(self._k_first_seen):
-            other = raw.decode()
+            other = _text(raw)
             if other == build_id or other in already:
                 continue
             members = self._k_keys(other)
-            hashes = [h.decode() for h in self.client.smembers(members)]
+            hashes = [_text(h) for h in self.client.smembers(members)]
             retired = 0
             for start in range(0, len(hashes), 500):
                 pipe = self.client.pipeline(transaction=False)
@@ -247,7 +247,7 @@ class RedisCache(QueryCache):
     def _current(self) -> str | None:
         with self._guard():
             value = self.client.get(self._k_current)
-        return value.decode() if value else None
+        return _text(value) if value else None
 
     def _flush(self, events: list[QueryEvent], counters: dict[str, int]) -> None:
         totals: Counter[str] = Counter(counters)
@@ -394,15 +394,17 @@ class RedisCache(QueryCache):
         low = f"{int((since or 0) * 1000)}-0"
         with self._guard():
             if limit is None:
-                rows = self.client.xrange(self._k_log, min=low)
+                rows = self.client.xrange(self._k_log, min=low) or []
             else:
-                rows = list(reversed(self.client.xrevrange(self._k_log, min=low, count=limit)))
-        return [QueryEvent.from_json(fields[b"e"]) for _, fields in rows]
+                rows = list(
+                    reversed(self.client.xrevrange(self._k_log, min=low, count=limit) or [])
+                )
+        return [QueryEvent.from_json(fields[b"e"]) for _, fields in rows if fields]
 
     def _spec_jsons(self, query_hashes: list[str]) -> dict[str, str]:
         with self._guard():
             values = self.client.hmget(self._k_specs, query_hashes)
-        return {h: v.decode() for h, v in zip(query_hashes, values, strict=True) if v}
+        return {h: _text(v) for h, v in zip(query_hashes, values, strict=True) if v}
 
     def _set_document(self, name: str, document: str) -> None:
         with self._guard():
@@ -411,14 +413,14 @@ class RedisCache(QueryCache):
     def _get_document(self, name: str) -> str | None:
         with self._guard():
             value = self.client.get(f"{self.prefix}:doc:{name}")
-        return value.decode() if value else None
+        return _text(value) if value else None
 
     def _clear(self, build_id: str | None) -> int:
         with self._guard():
             if build_id is not None:
                 members = self._k_keys(build_id)
                 keys = [
-                    entry_key(build_id, h.decode(), self.prefix)
+                    entry_key(build_id, _text(h), self.prefix)
                     for h in self.client.smembers(members)
                 ]
                 deleted = self.client.unlink(*keys) if keys else 0
@@ -454,3 +456,8 @@ def _redacted(url: str) -> str:
         return url
     scheme, rest = url.split("://", 1)
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def _text(value: bytes | str) -> str:
+    """A Redis reply as text (the client is bytes-in, bytes-out: no ``decode_responses``)."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -6,6 +6,7 @@ the future API load the model from the cache backend and never import MLflow.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .predict import PredictorEvaluation, QueryPredictor
@@ -42,7 +43,10 @@ def log_sequence_model(
     )
     if evaluation is not None:
         mlflow.log_metrics({f"eval/{k}": float(v) for k, v in evaluation.metrics().items()})
-    mlflow.log_dict(top_transitions(model), "top_transitions.json")
+    # log_dict takes a dict; the transitions are a JSON list (what log_dict would write anyway).
+    mlflow.log_text(
+        json.dumps(top_transitions(model), indent=2, default=str), "top_transitions.json"
+    )
     mlflow.log_text(model.to_json(), MODEL_ARTIFACT)
 
 
