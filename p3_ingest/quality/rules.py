@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args
 
 from p3_common.ergast import RUN_ID_COLUMN, SEASON_COLUMN, SOURCE_COLUMN, TABLES
-from p3_common.settings import FIRST_SEASON
+from p3_common.settings import FIRST_SEASON, SourceKind
 
 from ..sources.schema import DUCKDB_TYPES
 from ..warehouse import lineage_columns
@@ -70,7 +70,7 @@ FIRST_CONSTRUCTORS_CHAMPIONSHIP = 1958
 # history does not shrink, and the API source only adds rounds to the current season.
 MIN_ROW_RATIO = 0.5
 
-SOURCES = ("demo", "dump", "jolpica")
+SOURCES: tuple[str, ...] = get_args(SourceKind)
 # Digits for classified finishers; R retired, D disqualified, E excluded, W withdrawn,
 # F failed to qualify, N not classified (README of the Ergast data).
 POSITION_TEXT = r"^(?:[0-9]+|[RDEWFN])$"

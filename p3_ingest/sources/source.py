@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-SourceName = Literal["dump", "jolpica", "demo"]
+from p3_common.settings import SourceKind
 
 
 @runtime_checkable
@@ -19,7 +19,7 @@ class ErgastSource(Protocol):
     ``_season``, ``_loaded_at``, ``_run_id``) are the loader's job, never the source's.
     """
 
-    name: SourceName
+    name: SourceKind
 
     def seasons(self) -> list[int]:
         """Seasons this source can provide, ascending."""

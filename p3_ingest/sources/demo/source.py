@@ -13,7 +13,7 @@ from p3_common.ergast import TABLES
 
 from ..calendar import calendar_of
 from ..schema import conform, empty_table
-from ..source import SourceName
+from ..source import SourceKind
 from .tables import SOURCE, generate_season, reference_columns
 from .world import DemoConfig, World, WorldBuilder
 
@@ -36,7 +36,7 @@ class DemoSource:
     ``first_sprint_season`` on. Sprint points count in standings and constructor results.
     """
 
-    name: SourceName = SOURCE
+    name: SourceKind = SOURCE
 
     def __init__(
         self,

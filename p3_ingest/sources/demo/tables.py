@@ -15,11 +15,11 @@ import pyarrow as pa
 from p3_common.ergast import TABLES
 
 from ..schema import conform, empty_table
-from ..source import SourceName
+from ..source import SourceKind
 from .simulator import Result, Weekend, format_duration, season_form, simulate_weekend
 from .world import RUNNING_STATUSES, STATUSES, DemoConfig, Race, Seat, World, season_calendar
 
-SOURCE: SourceName = "demo"
+SOURCE: SourceKind = "demo"
 URL_BASE = "https://example.invalid/p3-demo"
 
 FORMATION_LAP_S = 240  # pit stop times of day count from the start signal, after the formation lap

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from p3_common.ergast import REFERENCE_TABLES, SEASON_TABLES, TABLES
 
 from .. import schema
-from ..source import SourceName, WarehouseCatalog
+from ..source import SourceKind, WarehouseCatalog
 from . import mapping
 from .client import JolpicaClient
 from .ids import ROW_IDS, WarehouseIds
@@ -48,7 +48,7 @@ class JolpicaSource:
     counterpart. Deriving beats an empty table because marts join constructor points per race.
     """
 
-    name: SourceName = "jolpica"
+    name: SourceKind = "jolpica"
 
     def __init__(
         self,
