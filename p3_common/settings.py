@@ -77,7 +77,11 @@ class Settings(BaseSettings):
 
     env: Environment = "local"
     home: Path = Path("data")
-    duckdb_path: Path | None = None
+    warehouse_path: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("P3_DUCKDB_PATH", "warehouse_path"),
+        description="The live DuckDB warehouse file; default $P3_HOME/warehouse.duckdb.",
+    )
     serving_duckdb_path: Path | None = None
     source: SourceKind = "demo"
     ergast_dir: Path | None = None
@@ -141,7 +145,7 @@ class Settings(BaseSettings):
         return text
 
     @field_validator(
-        "home", "duckdb_path", "serving_duckdb_path", "ergast_dir", "cache_dir", mode="after"
+        "home", "warehouse_path", "serving_duckdb_path", "ergast_dir", "cache_dir", mode="after"
     )
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
@@ -150,8 +154,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _defaults_inside_home(self) -> Settings:
         # Every file P3 writes defaults to a place inside P3_HOME.
-        if self.duckdb_path is None:
-            object.__setattr__(self, "duckdb_path", self.home / "warehouse.duckdb")
+        if self.warehouse_path is None:
+            object.__setattr__(self, "warehouse_path", self.home / "warehouse.duckdb")
         if self.serving_duckdb_path is None:
             object.__setattr__(self, "serving_duckdb_path", self.home / "serving.duckdb")
         if self.cache_dir is None:
@@ -159,10 +163,10 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri is None:
             store = self.home / "mlflow" / "mlflow.db"
             object.__setattr__(self, "mlflow_tracking_uri", f"sqlite:///{store}")
-        assert self.serving_duckdb_path is not None and self.duckdb_path is not None  # set above
-        if self.serving_duckdb_path.resolve() == self.duckdb_path.resolve():
+        assert self.serving_duckdb_path is not None and self.warehouse_path is not None  # set above
+        if self.serving_duckdb_path.resolve() == self.warehouse_path.resolve():
             raise ValueError(
-                f"P3_SERVING_DUCKDB_PATH is the warehouse file {self.duckdb_path} "
+                f"P3_SERVING_DUCKDB_PATH is the warehouse file {self.warehouse_path} "
                 "(P3_DUCKDB_PATH); publishing would replace the warehouse: give the snapshot "
                 "its own path"
             )
@@ -171,12 +175,6 @@ class Settings(BaseSettings):
         if self.ergast_dir is not None and not self.ergast_dir.exists():
             raise ValueError(f"P3_ERGAST_DIR does not exist: {self.ergast_dir}")
         return self
-
-    @property
-    def warehouse_path(self) -> Path:
-        """The live DuckDB warehouse file (``P3_DUCKDB_PATH``)."""
-        assert self.duckdb_path is not None
-        return self.duckdb_path
 
     @property
     def mlflow_artifacts_dir(self) -> Path:
@@ -201,7 +199,12 @@ def load_settings() -> Settings:
         lines = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else ""
-            var = f"P3_{field.upper()}" if field else "P3 settings"
+            # Fields read under another name report it (P3_DUCKDB_PATH, MLFLOW_TRACKING_URI).
+            var = (
+                field.upper()
+                if field.upper().startswith(("P3_", "MLFLOW_"))
+                else f"P3_{field.upper()}"
+            )
             message = str(error["msg"]).removeprefix("Value error, ")
             lines.append(f"{var}: {message} (got {error.get('input')!r})" if field else message)
         if len(lines) == 1:  # the usual case: one line a user can read in a terminal

@@ -67,7 +67,7 @@ def explicit_settings(home: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "env": "test",
         "home": home,
-        "duckdb_path": None,
+        "warehouse_path": None,
         "serving_duckdb_path": None,
         "source": "demo",
         "ergast_dir": None,

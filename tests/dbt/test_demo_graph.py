@@ -144,7 +144,7 @@ def test_a_failed_dbt_test_names_the_failed_nodes_without_colour_codes(
     shutil.copy2(demo_graph.settings.warehouse_path, warehouse)
     with duckdb.connect(str(warehouse)) as con:  # a driver listed twice
         con.execute("insert into raw.ergast__drivers select * from raw.ergast__drivers limit 1")
-    settings = explicit_settings(tmp_path / "home", duckdb_path=warehouse)
+    settings = explicit_settings(tmp_path / "home", warehouse_path=warehouse)
     result = build_graph_in(
         settings,
         dg.DagsterInstance.ephemeral(),
