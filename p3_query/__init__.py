@@ -17,9 +17,10 @@ Cache contract (``p3_query.cache`` wraps the engine; the engine knows nothing of
 - Key: ``p3:{build_id}:{query_hash}``. ``query_hash`` is ``QuerySpec.query_hash``: sha256 of
   the canonical JSON of the normalised spec (ids sorted, seasons expanded, defaults filled; the
   output ``format`` is left out, since a cached result is rendered in any format).
-- ``engine.normalise(spec)`` returns the spec with refs resolved to integer ids ("ferrari" and 6
-  become the same question), and ``engine.build_id`` the snapshot currently published. Key on
-  ``engine.normalise(spec).query_hash`` to share entries across spellings; the raw
+- ``lease.normalise(spec)`` returns the spec with refs resolved to integer ids ("ferrari" and 6
+  become the same question), ``lease.build_id`` the build it reads and ``lease.execute(spec)`` the
+  answer, all on one ``with engine.lease() as lease`` (one build, whatever is published meanwhile).
+  Key on the normalised spec's ``query_hash`` to share entries across spellings; the raw
   ``spec.query_hash`` is also a valid (if less shared) key.
 - The stored value is ``QueryResult.to_payload()`` (bytes); ``QueryResult.from_payload(b)``
   restores it. ``result.build_id`` and ``result.query_hash`` say which build and question it

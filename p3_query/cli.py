@@ -17,10 +17,11 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from p3_common.settings import Settings, SettingsError, load_settings
+from p3_common.snapshot import SnapshotError
 
 from .cache import CacheDegradedWarning, CacheResult, open_cache
 from .cache.engine_adapter import CachedEngine
-from .engine import Engine, SnapshotUnavailable
+from .engine import Engine
 from .formats import FORMATS, SINGLE_TABLE_FORMATS, render
 from .planner import Plan
 from .result import QueryResult, ResultTable
@@ -95,7 +96,7 @@ def query_command(
     except (SpecError, SettingsError) as exc:
         err_console.print(str(exc), style="red", highlight=False, markup=False)
         raise typer.Exit(2) from None
-    except SnapshotUnavailable as exc:
+    except SnapshotError as exc:
         err_console.print(str(exc), style="red", highlight=False, markup=False)
         raise typer.Exit(1) from None
 

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from p3_common.settings import Settings, get_settings
+from p3_common.snapshot import NotASnapshot, SnapshotMissing, open_snapshot, snapshot_cursor
 
 from . import analysis
 from .catalog import Catalog
@@ -24,17 +25,52 @@ from .spec import QuerySpec
 DEFAULT_POOL_SIZE = 4
 
 
-class SnapshotUnavailable(RuntimeError):
-    """No published snapshot to query."""
-
-
 @dataclass(frozen=True)
 class Lease:
-    """A connection lent by the pool, with the build it reads and that build's catalog."""
+    """A connection lent by the pool, with the build it reads and that build's catalog.
+
+    Everything done through one lease reads one build, whatever is published meanwhile: resolve
+    a spec's refs, plan it and execute it on the same lease and the answer, its ids and its
+    ``build_id`` all come from that build.
+    """
 
     cursor: duckdb.DuckDBPyConnection
     build_id: str
     catalog: Catalog
+
+    def normalise(self, spec: QuerySpec) -> QuerySpec:
+        """The spec with refs resolved to integer ids on this build (SpecError if unknown)."""
+        return self.catalog.resolve(spec)
+
+    def plan(self, spec: QuerySpec) -> Plan:
+        """The plan for ``spec`` on this build."""
+        return build_plan(spec, self.catalog)
+
+    def execute(self, spec: QuerySpec) -> QueryResult:
+        """Answer ``spec`` on this build: plan, run the SQL, add statistics/comparison, limit."""
+        started = time.perf_counter()
+        plan = self.plan(spec)
+        planned = time.perf_counter()
+        main = _run(self.cursor, plan.main) if plan.output_metrics else None
+        overall = _run(self.cursor, plan.overall) if plan.overall else None
+        head_to_head = _run(self.cursor, plan.head_to_head) if plan.head_to_head else None
+        labels = self.catalog.dims[plan.spec.entity].labels
+        refs = {i: labels[i][0] for i in plan.spec.ids if isinstance(i, int)}
+        queried = time.perf_counter()
+        tables = _assemble(plan, main, overall, head_to_head, refs)
+        finished = time.perf_counter()
+        return QueryResult(
+            build_id=plan.build_id,
+            query_hash=plan.spec.query_hash,
+            spec=plan.spec,
+            tables=tables,
+            timings_ms={
+                "plan": _ms(started, planned),
+                "sql": _ms(planned, queried),
+                "analysis": _ms(queried, finished),
+                "total": _ms(started, finished),
+            },
+        )
 
 
 @dataclass(eq=False)
@@ -93,10 +129,7 @@ class SnapshotPool:
         try:
             stat = os.stat(self.path)
         except FileNotFoundError:
-            raise SnapshotUnavailable(
-                f"no published snapshot at {self.path}: run `p3 materialize` (or the "
-                "serving/warehouse_snapshot asset) first"
-            ) from None
+            raise SnapshotMissing(self.path) from None
         return (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
 
     def _checkout(self) -> tuple[_Generation, duckdb.DuckDBPyConnection]:
@@ -122,16 +155,14 @@ class SnapshotPool:
                 generation.idle.append(cursor)
 
     def _open(self, identity: tuple[int, int, int]) -> _Generation:
-        database = duckdb.connect(":memory:")
+        database = open_snapshot(self.path)  # SnapshotMissing / NotASnapshot
         try:
-            database.execute(f"ATTACH {_sql_string(str(self.path))} AS snapshot (READ_ONLY)")
-            database.execute("USE snapshot")
             catalog = Catalog.load(database)
         except duckdb.Error as exc:
-            # A corrupt, truncated or foreign file, or one without the published marts.
+            # A P3 snapshot without the published marts the planner needs.
             database.close()
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SnapshotUnavailable(
+            raise NotASnapshot(
                 f"the published snapshot {self.path} cannot be read ({reason}); publish it "
                 "again with `p3 materialize` (or the serving/warehouse_snapshot asset)"
             ) from None
@@ -143,9 +174,7 @@ class SnapshotPool:
 
     @staticmethod
     def _cursor(generation: _Generation) -> duckdb.DuckDBPyConnection:
-        cursor = generation.database.cursor()
-        cursor.execute("USE snapshot")  # each cursor starts in the in-memory database
-        return cursor
+        return snapshot_cursor(generation.database)
 
     @staticmethod
     def _retire(generation: _Generation) -> None:
@@ -157,16 +186,11 @@ class SnapshotPool:
             generation.database.close()
 
 
-def _sql_string(text: str) -> str:
-    # The snapshot path comes from settings, not from a query; quoted anyway.
-    return "'" + text.replace("'", "''") + "'"
-
-
 class Engine:
     """Answers query specs on the published snapshot.
 
-    Thread-safe: each execution leases its own connection. A cache wraps ``execute`` (see the
-    package docstring for the contract).
+    Thread-safe: each call leases its own connection. A cache takes one ``lease()`` per query and
+    resolves, reads the build id and executes on it (see the package docstring for the contract).
     """
 
     def __init__(self, snapshot_path: Path, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
@@ -184,41 +208,26 @@ class Engine:
         """The build id of the currently published snapshot."""
         return self.pool.current_build_id()
 
+    @contextmanager
+    def lease(self) -> Iterator[Lease]:
+        """A connection to the current build for several steps that must agree on the build."""
+        with self.pool.lease() as lease:
+            yield lease
+
     def normalise(self, spec: QuerySpec) -> QuerySpec:
         """The spec with refs resolved to integer ids: the form whose hash keys the cache."""
-        with self.pool.lease() as lease:
-            return lease.catalog.resolve(spec)
+        with self.lease() as lease:
+            return lease.normalise(spec)
 
     def explain(self, spec: QuerySpec) -> Plan:
         """The plan for ``spec`` on the current build (``.explain()`` / ``.explain_text()``)."""
-        with self.pool.lease() as lease:
-            return build_plan(spec, lease.catalog)
+        with self.lease() as lease:
+            return lease.plan(spec)
 
     def execute(self, spec: QuerySpec) -> QueryResult:
         """Answer ``spec``: plan, run the SQL, add statistics/comparison, apply the limit."""
-        started = time.perf_counter()
-        with self.pool.lease() as lease:
-            plan = build_plan(spec, lease.catalog)
-            planned = time.perf_counter()
-            main = _run(lease.cursor, plan.main) if plan.output_metrics else None
-            overall = _run(lease.cursor, plan.overall) if plan.overall else None
-            head_to_head = _run(lease.cursor, plan.head_to_head) if plan.head_to_head else None
-            refs = {i: lease.catalog.dims[plan.spec.entity].labels[i][0] for i in plan.spec.ids}
-        queried = time.perf_counter()
-        tables = _assemble(plan, main, overall, head_to_head, refs)
-        finished = time.perf_counter()
-        return QueryResult(
-            build_id=plan.build_id,
-            query_hash=plan.spec.query_hash,
-            spec=plan.spec,
-            tables=tables,
-            timings_ms={
-                "plan": _ms(started, planned),
-                "sql": _ms(planned, queried),
-                "analysis": _ms(queried, finished),
-                "total": _ms(started, finished),
-            },
-        )
+        with self.lease() as lease:
+            return lease.execute(spec)
 
     def close(self) -> None:
         """Close the pool's idle connections."""
@@ -268,4 +277,4 @@ def _ms(start: float, end: float) -> float:
     return round((end - start) * 1000, 3)
 
 
-__all__ = ["Engine", "QueryResult", "SnapshotPool", "SnapshotUnavailable"]
+__all__ = ["Engine", "Lease", "QueryResult", "SnapshotPool"]

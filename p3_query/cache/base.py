@@ -90,22 +90,21 @@ class QueryCache(ABC):
     # ----------------------------------------------------------------- reading
     def get_or_compute(
         self,
-        spec: object,
+        ref: QueryRef,
         compute: Callable[[], bytes | Computed],
         *,
         build_id: str | None = None,
         session: str | None = None,
     ) -> CacheResult:
-        """The cached answer to ``spec`` from the current build, or ``compute()`` stored for next time.
+        """The cached answer to ``ref`` from the current build, or ``compute()`` stored for next time.
 
-        ``build_id`` is the build ``compute`` answers from (the engine's snapshot); a ``Computed``
-        returned by ``compute`` may name the build it actually ran on, which wins. A miss is stored
-        under it, so an answer computed from a new snapshot never lands in the old build's namespace.
-        It is also the build read from when no build is current yet. If the backend is unavailable
-        the answer still comes from ``compute`` (source ``"degraded"``), with a warning and a metric.
-        Errors raised by ``compute`` itself propagate: they are query errors, not cache errors.
+        ``build_id`` is the build ``compute`` answers from: the caller reads it on the same engine
+        lease that ``compute`` runs on (``CachedEngine``), so a miss is stored under the build it
+        was computed on, and an answer computed from a new snapshot never lands in the old build's
+        namespace. It is also the build read from when no build is current yet. If the backend is
+        unavailable the answer still comes from ``compute`` (source ``"degraded"``), with a warning
+        and a metric. Errors raised by ``compute`` itself propagate: they are query errors, not cache errors.
         """
-        ref = QueryRef.of(spec)
         check_part(ref.query_hash, "query_hash")
         if build_id is not None:
             check_build(build_id)
@@ -122,9 +121,9 @@ class QueryCache(ABC):
             self._record(ref, elapsed, True, current, "cache", origin, 0.0, session)
             return CacheResult(payload, True, current, elapsed, "cache", origin)
         computed_at = time.perf_counter()
-        payload, computed_build, value = _unpack(compute())
+        payload, value = _unpack(compute())
         cost_ms = (time.perf_counter() - computed_at) * 1000
-        target = computed_build or build_id or current
+        target = build_id or current
         if target is not None:
             try:
                 self._store(
@@ -145,16 +144,15 @@ class QueryCache(ABC):
         hashes = list(query_hashes)
         return self._existing(check_build(build_id), hashes) if hashes else set()
 
-    def entry_ttl_s(self, build_id: str, spec: object) -> float | None:
-        """Seconds left before ``spec``'s entry under ``build_id`` expires (None if absent)."""
+    def entry_ttl_s(self, build_id: str, ref: QueryRef) -> float | None:
+        """Seconds left before ``ref``'s entry under ``build_id`` expires (None if absent)."""
         self.flush()  # the embedded backend extends TTLs when it folds buffered hits in
-        ref = QueryRef.of(spec)
         return self._ttl_remaining(check_build(build_id), check_part(ref.query_hash, "query_hash"))
 
     # ----------------------------------------------------------------- writing
     def put(
         self,
-        spec: object,
+        ref: QueryRef,
         payload: bytes,
         *,
         build_id: str,
@@ -163,7 +161,6 @@ class QueryCache(ABC):
         popularity: int = 0,
     ) -> None:
         """Store one answer under ``build_id`` with an adaptive TTL."""
-        ref = QueryRef.of(spec)
         ttl_s = self.ttl.ttl_s(popularity, cost_ms)
         self._store(check_build(build_id), ref, payload, cost_ms, origin, ttl_s)
         if origin == "prefetch":
@@ -409,8 +406,7 @@ class QueryCache(ABC):
     ) -> CacheResult:
         self.metrics["degraded_answers"] += 1
         computed_at = time.perf_counter()
-        payload, computed_build, value = _unpack(compute())
-        build_id = computed_build or build_id
+        payload, value = _unpack(compute())
         now = time.perf_counter()
         cost_ms = (now - computed_at) * 1000
         elapsed = (now - started) * 1000
@@ -515,10 +511,10 @@ class QueryCache(ABC):
         """Release connections."""
 
 
-def _unpack(out: bytes | Computed) -> tuple[bytes, str | None, Any]:
+def _unpack(out: bytes | Computed) -> tuple[bytes, Any]:
     if isinstance(out, Computed):
-        return out.payload, out.build_id, out.value
-    return out, None, None
+        return out.payload, out.value
+    return out, None
 
 
 _MIN_FLUSH_GAP_S = 0.2

@@ -6,7 +6,9 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
+
+from p3_query.spec import QuerySpec
 
 from .latency import summarise
 
@@ -18,12 +20,6 @@ Source = Literal["cache", "compute", "degraded"]
 PARAMETER_FIELDS = ("ids", "seasons", "season_from", "season_to", "season_range", "limit")
 
 
-class SpecLike(Protocol):
-    """What the cache needs from a query spec: a stable hash and a JSON form."""
-
-    def model_dump_json(self) -> str: ...  # pragma: no cover - protocol
-
-
 @dataclass(frozen=True)
 class QueryRef:
     """A query as the cache sees it: its hash, its template and its normalised spec JSON."""
@@ -33,32 +29,10 @@ class QueryRef:
     spec_json: str = ""
 
     @classmethod
-    def of(cls, spec: object) -> QueryRef:
-        """Build a reference from a ``QueryRef``, a spec object with ``query_hash``, or a dict."""
-        if isinstance(spec, QueryRef):
-            return spec
-        spec_json = _spec_json(spec)
-        query_hash = getattr(spec, "query_hash", None)
-        if callable(query_hash):
-            query_hash = query_hash()
-        if not query_hash:
-            query_hash = hashlib.sha256(spec_json.encode()).hexdigest()[:24]
-        return cls(str(query_hash), template_of(spec_json), spec_json)
-
-
-def _spec_json(spec: object) -> str:
-    if isinstance(spec, str):
-        return json.dumps(json.loads(spec), sort_keys=True, separators=(",", ":"))
-    if isinstance(spec, Mapping):
-        return json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
-    canonical = getattr(spec, "canonical_json", None)
-    if callable(canonical):
-        return str(canonical())
-    dump = getattr(spec, "model_dump", None)
-    if callable(dump):
-        data = dump(mode="json")
-        return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    raise TypeError(f"cannot cache a {type(spec).__name__}: expected a QuerySpec, dict or JSON")
+    def of(cls, spec: QuerySpec) -> QueryRef:
+        """The reference of a (normalised) spec: its ``query_hash`` and canonical JSON."""
+        spec_json = spec.canonical_json()
+        return cls(spec.query_hash, template_of(spec_json), spec_json)
 
 
 def template_of(spec_json: str) -> str:
@@ -80,12 +54,10 @@ def template_of(spec_json: str) -> str:
 
 @dataclass(frozen=True)
 class Computed:
-    """What a compute function may return instead of bare bytes: the payload, the build it was
-    computed on (the entry is stored under that build, whatever the caller expected), and the
-    in-memory value, so a miss need not decode the payload it just encoded."""
+    """What a compute function may return instead of bare bytes: the payload and the in-memory
+    value, so a miss need not decode the payload it just encoded."""
 
     payload: bytes
-    build_id: str | None = None
     value: Any = None
 
 

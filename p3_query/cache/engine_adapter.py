@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from p3_query.spec import QuerySpec
 
 from .base import CacheUnavailable, QueryCache
 from .core import CacheResult, Computed, QueryRef
 from .predict import QueryPredictor
-from .warming import ComputeSpec, Prefetcher, RefOf, load_predictor
+from .warming import ComputeSpec, Prefetcher, load_predictor
 
 if TYPE_CHECKING:
     from p3_query.engine import Engine, QueryResult
@@ -27,7 +29,6 @@ def spec_computer(engine: Engine, *, expect_build: str | None = None) -> Compute
     With ``expect_build``, an answer computed on any other build raises ``BuildChanged`` instead
     of being stored under the wrong build.
     """
-    from p3_query.spec import QuerySpec
 
     def compute(spec_json: str) -> bytes:
         result = engine.execute(QuerySpec.model_validate_json(spec_json))
@@ -36,19 +37,6 @@ def spec_computer(engine: Engine, *, expect_build: str | None = None) -> Compute
         return result.to_payload()
 
     return compute
-
-
-def ref_maker(engine: Engine) -> RefOf:
-    """Turn a spec document into a cache reference, or None if it is not a valid question."""
-    from p3_query.spec import QuerySpec
-
-    def ref_of(document: dict[str, Any]) -> QueryRef | None:
-        try:
-            return QueryRef.of(engine.normalise(QuerySpec.model_validate(document)))
-        except ValueError:  # pydantic ValidationError and SpecError are both ValueErrors
-            return None
-
-    return ref_of
 
 
 @contextmanager
@@ -74,8 +62,10 @@ class CachedAnswer:
 class CachedEngine:
     """``Engine.execute`` behind the cache: hits from ``p3:current``, misses computed and stored.
 
-    Specs are normalised first (refs resolved to ids), so "ferrari" and 6 share one entry. With a
-    trained predictor, the likely next queries are pre-fetched in the background after each answer.
+    Specs are normalised first (refs resolved to ids), so "ferrari" and 6 share one entry. Each
+    query takes one engine lease: its refs are resolved, its build id read and (on a miss) its
+    answer computed on the same build, so a publish in between cannot mix builds. With a trained
+    predictor, the likely next queries are pre-fetched in the background after each answer.
     """
 
     def __init__(
@@ -102,7 +92,7 @@ class CachedEngine:
                 cache,
                 predictor,
                 spec_computer(engine),
-                ref_maker(engine),
+                normalise=engine.normalise,
                 k=prefetch_k,
                 background=background,
             )
@@ -110,24 +100,25 @@ class CachedEngine:
             else None
         )
 
-    def execute(self, spec: Any, *, session: str | None = None) -> QueryResult:
-        """The engine's answer to ``spec`` (a ``QuerySpec``), from the cache when possible."""
+    def execute(self, spec: QuerySpec, *, session: str | None = None) -> QueryResult:
+        """The engine's answer to ``spec``, from the cache when possible."""
         return self.execute_with_info(spec, session=session).result
 
-    def execute_with_info(self, spec: Any, *, session: str | None = None) -> CachedAnswer:
+    def execute_with_info(self, spec: QuerySpec, *, session: str | None = None) -> CachedAnswer:
         """Like :meth:`execute`, also saying whether it was a hit and from which build."""
         from p3_query.engine import QueryResult
 
-        normalised = self.engine.normalise(spec)
-        ref = QueryRef.of(normalised)
+        with self.engine.lease() as lease:
+            normalised = lease.normalise(spec)  # SpecError for unknown refs, before the cache
+            ref = QueryRef.of(normalised)
 
-        def compute() -> Computed:
-            result = self.engine.execute(normalised)
-            return Computed(result.to_payload(), result.build_id, result)
+            def compute() -> Computed:
+                result = lease.execute(normalised)
+                return Computed(result.to_payload(), result)
 
-        served = self.cache.get_or_compute(
-            ref, compute, build_id=self.engine.build_id, session=session
-        )
+            served = self.cache.get_or_compute(
+                ref, compute, build_id=lease.build_id, session=session
+            )
         if self.prefetcher is not None:
             self.prefetcher.after(ref, served.build_id)
         # A miss hands back the result it just computed; only a hit decodes the payload.

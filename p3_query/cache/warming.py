@@ -7,7 +7,8 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+from p3_query.spec import QuerySpec
 
 from .base import CacheUnavailable, QueryCache
 from .calendar import RaceCalendar
@@ -17,7 +18,7 @@ from .predict import MODEL_NAME, QueryPredictor, instantiate, train_sequence_mod
 log = logging.getLogger("p3_query.cache")
 
 ComputeSpec = Callable[[str], bytes]  # normalised spec JSON -> answer payload
-RefOf = Callable[[dict[str, Any]], QueryRef | None]  # spec document -> validated ref, or None
+Normalise = Callable[[QuerySpec], QuerySpec]  # refs resolved to ids (``Engine.normalise``)
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,7 @@ def warm_build(
 ) -> WarmReport:
     """Compute the planned queries against the new build, then atomically flip ``p3:current``."""
     items = [
-        WarmItem(p.ref, (lambda spec_json=p.ref.spec_json: compute_spec(spec_json)), p.popularity)
-        for p in planned
+        WarmItem(p.ref, _computer(compute_spec, p.ref.spec_json), p.popularity) for p in planned
     ]
     return cache.warm(build_id, items, flip=flip)
 
@@ -124,8 +124,8 @@ class Prefetcher:
         cache: QueryCache,
         predictor: QueryPredictor,
         compute_spec: ComputeSpec,
-        ref_of: RefOf,
         *,
+        normalise: Normalise | None = None,
         k: int = 3,
         min_probability: float = 0.15,
         background: bool = True,
@@ -134,7 +134,7 @@ class Prefetcher:
         self.cache = cache
         self.predictor = predictor
         self.compute_spec = compute_spec
-        self.ref_of = ref_of
+        self.normalise = normalise
         self.k = k
         self.min_probability = min_probability
         self.background = background
@@ -192,7 +192,7 @@ class Prefetcher:
             exemplar_hash = self._exemplars.get(template)
             exemplar = self._specs([exemplar_hash]).get(exemplar_hash) if exemplar_hash else None
             document = instantiate(exemplar, ref.spec_json) if exemplar else None
-            candidate = self.ref_of(document) if document else None
+            candidate = self._ref_of(document) if document else None
             if candidate is not None and candidate.query_hash != ref.query_hash:
                 chosen.setdefault(candidate.query_hash, self._item(candidate, p))
         return list(chosen.values())[: self.k]
@@ -200,9 +200,17 @@ class Prefetcher:
     def _item(self, ref: QueryRef, probability: float) -> WarmItem:
         return WarmItem(
             ref,
-            (lambda spec_json=ref.spec_json: self.compute_spec(spec_json)),
+            _computer(self.compute_spec, ref.spec_json),
             self.predictor.popularity_of(ref.query_hash),
         )
+
+    def _ref_of(self, document: dict[str, object]) -> QueryRef | None:
+        """The reference of a candidate spec document, or None if it is not a valid question."""
+        try:
+            spec = QuerySpec.model_validate(document)
+            return QueryRef.of(self.normalise(spec) if self.normalise else spec)
+        except ValueError:  # pydantic ValidationError and SpecError are both ValueErrors
+            return None
 
     def _specs(self, hashes: list[str]) -> dict[str, str]:
         missing = [h for h in hashes if h not in self._spec_memo]
@@ -225,6 +233,11 @@ class Prefetcher:
                 self._prefetch(*task)
             finally:
                 self._queue.task_done()
+
+
+def _computer(compute_spec: ComputeSpec, spec_json: str) -> Callable[[], bytes]:
+    """``compute_spec`` bound to one spec (a closure per item, not a loop variable's lambda)."""
+    return lambda: compute_spec(spec_json)
 
 
 def _exemplars(predictor: QueryPredictor) -> dict[str, str]:

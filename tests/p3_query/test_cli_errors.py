@@ -107,9 +107,9 @@ def test_a_corrupt_snapshot_is_one_line(tmp_path: Path) -> None:
     snapshot = tmp_path / "serving.duckdb"
     snapshot.write_bytes(b"this is not a duckdb file\n" * 500)
     result, _ = run_query(tmp_path, json.dumps(SPEC), "-f", "json", "--no-cache")
-    assert_one_line_error(result, 1, f"the published snapshot {snapshot} cannot be read")
+    assert_one_line_error(result, 1, f"{snapshot} is not a P3 snapshot")
     result, _ = run_query(tmp_path, json.dumps(SPEC), "--explain", "-f", "json")
-    assert_one_line_error(result, 1, f"the published snapshot {snapshot} cannot be read")
+    assert_one_line_error(result, 1, f"{snapshot} is not a P3 snapshot")
 
 
 @pytest.mark.parametrize(

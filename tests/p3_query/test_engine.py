@@ -10,7 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from p3_query.engine import Engine, SnapshotUnavailable
+from p3_common.snapshot import SnapshotMissing
+from p3_query.engine import Engine
 from p3_query.result import QueryResult
 from p3_query.spec import SpecError, validate_spec
 from tests.p3_query.conftest import PublishedSnapshot
@@ -126,7 +127,7 @@ def test_concurrent_queries_during_publishes_each_see_exactly_one_build(
 
 def test_a_missing_snapshot_is_reported_not_crashed(tmp_path: Path) -> None:
     engine = Engine(tmp_path / "nothing.duckdb")
-    with pytest.raises(SnapshotUnavailable, match="no published snapshot at .*p3 materialize"):
+    with pytest.raises(SnapshotMissing, match="no published snapshot at .*p3 materialize"):
         engine.execute(WINS)
 
 

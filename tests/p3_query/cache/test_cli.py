@@ -11,6 +11,11 @@ from typer.testing import CliRunner
 from p3_common.settings import get_settings
 from p3_query.cache import QueryRef, WarmItem, open_cache
 from p3_query.cache.cli import app
+from p3_query.spec import validate_spec
+
+
+def ref(metric: str) -> QueryRef:
+    return QueryRef.of(validate_spec({"entity": "driver", "metrics": [metric]}))
 
 
 @pytest.fixture(autouse=True)
@@ -22,10 +27,10 @@ def fresh_settings() -> Iterator[None]:
 
 def test_stats_prints_the_analytics_of_the_configured_cache() -> None:
     with open_cache() as cache:
-        item = WarmItem(QueryRef.of({"entity": "driver", "metrics": ["wins"]}), lambda: b"x")
+        item = WarmItem(ref("wins"), lambda: b"x")
         cache.warm("b1", [item])
-        cache.get_or_compute({"entity": "driver", "metrics": ["wins"]}, bytes)
-        cache.get_or_compute({"entity": "driver", "metrics": ["poles"]}, bytes)
+        cache.get_or_compute(ref("wins"), bytes)
+        cache.get_or_compute(ref("poles"), bytes)
     result = CliRunner().invoke(app, ["stats"])
     assert result.exit_code == 0, result.output
     assert "P3 query cache (embedded)" in result.output
@@ -36,7 +41,7 @@ def test_stats_prints_the_analytics_of_the_configured_cache() -> None:
 
 def test_clear_asks_first_and_then_empties_the_cache() -> None:
     with open_cache() as cache:
-        item = WarmItem(QueryRef.of({"entity": "driver", "metrics": ["wins"]}), lambda: b"x")
+        item = WarmItem(ref("wins"), lambda: b"x")
         cache.warm("b1", [item])
     assert CliRunner().invoke(app, ["clear"], input="n\n").exit_code == 1
     result = CliRunner().invoke(app, ["clear", "--yes"])

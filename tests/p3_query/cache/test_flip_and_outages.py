@@ -12,20 +12,20 @@ import pytest
 from p3_query.cache import CacheDegradedWarning, CacheUnavailable, QueryCache, QueryRef, WarmItem
 from p3_query.cache.embedded import EmbeddedCache
 from p3_query.cache.redis_cache import RedisCache
+from p3_query.spec import validate_spec
 
 N_QUERIES = 40
 N_BUILDS = 8
 
 
-def spec(i: int) -> dict[str, object]:
-    return {"entity": "constructor", "ids": [i], "metrics": ["points"]}
+def ref(i: int) -> QueryRef:
+    return QueryRef.of(
+        validate_spec({"entity": "constructor", "ids": [i + 1], "metrics": ["points"]})
+    )
 
 
 def build_items(build: str) -> list[WarmItem]:
-    return [
-        WarmItem(QueryRef.of(spec(i)), (lambda i=i: f"{build}|{i}".encode()))
-        for i in range(N_QUERIES)
-    ]
+    return [WarmItem(ref(i), (lambda i=i: f"{build}|{i}".encode())) for i in range(N_QUERIES)]
 
 
 def test_a_concurrent_reader_only_ever_sees_one_complete_build(make_cache) -> None:
@@ -44,7 +44,7 @@ def test_a_concurrent_reader_only_ever_sees_one_complete_build(make_cache) -> No
     def read() -> None:
         i = 0
         while not stop.is_set():
-            result = reader.get_or_compute(spec(i % N_QUERIES), lambda i=i: never(i % N_QUERIES))
+            result = reader.get_or_compute(ref(i % N_QUERIES), lambda i=i: never(i % N_QUERIES))
             payload_build = result.payload.decode().split("|")[0]
             seen.append((str(result.build_id), payload_build))
             i += 1
@@ -70,18 +70,18 @@ def test_redis_killed_mid_test_answers_come_from_the_compute_path(
 ) -> None:
     # No background flush: the outage must first be noticed by a query, as asserted below.
     cache = RedisCache(own_redis.url, retry_after_s=0.3, background_flush=False)
-    cache.warm("b1", [WarmItem(QueryRef.of(spec(1)), lambda: b"cached")])
-    assert cache.get_or_compute(spec(1), lambda: b"fresh").hit
+    cache.warm("b1", [WarmItem(ref(1), lambda: b"cached")])
+    assert cache.get_or_compute(ref(1), lambda: b"fresh").hit
 
     own_redis.kill()
     with caplog.at_level(logging.WARNING), pytest.warns(CacheDegradedWarning):
-        result = cache.get_or_compute(spec(1), lambda: b"fresh", build_id="b1")
+        result = cache.get_or_compute(ref(1), lambda: b"fresh", build_id="b1")
     assert (result.payload, result.hit, result.source) == (b"fresh", False, "degraded")
     assert "cache unavailable" in caplog.text
 
     started = time.perf_counter()
     for i in range(50):  # no timeouts per query while the server is down
-        assert cache.get_or_compute(spec(i), lambda: b"fresh").source == "degraded"
+        assert cache.get_or_compute(ref(i), lambda: b"fresh").source == "degraded"
     assert time.perf_counter() - started < 0.5
     assert cache.metrics["degraded_answers"] == 51 and cache.metrics["outages"] == 1
     with pytest.raises(CacheUnavailable):
@@ -90,8 +90,8 @@ def test_redis_killed_mid_test_answers_come_from_the_compute_path(
     own_redis.start()  # back, empty (no persistence)
     time.sleep(0.35)
     cache.flip("b2")
-    assert cache.get_or_compute(spec(1), lambda: b"again").source == "compute"
-    assert cache.get_or_compute(spec(1), lambda: b"again").hit
+    assert cache.get_or_compute(ref(1), lambda: b"again").source == "compute"
+    assert cache.get_or_compute(ref(1), lambda: b"again").hit
     # Events buffered before and during the outage were kept and written once it was back.
     stats = cache.stats()
     assert (stats.degraded, stats.misses, stats.hits) == (51, 1, 2)
@@ -103,22 +103,22 @@ def test_redis_that_was_never_reachable_still_answers(tmp_path: Path) -> None:
 
     cache = RedisCache(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.warns(CacheDegradedWarning):
-        result = cache.get_or_compute(spec(1), lambda: b"answer")
+        result = cache.get_or_compute(ref(1), lambda: b"answer")
     assert (result.payload, result.source) == (b"answer", "degraded")
-    assert cache.prefetch([WarmItem(QueryRef.of(spec(2)), lambda: b"x")], build_id="b1") == 0
+    assert cache.prefetch([WarmItem(ref(2), lambda: b"x")], build_id="b1") == 0
     cache.close()  # buffered events are dropped quietly: nowhere to write them
 
 
 def test_an_unreadable_embedded_file_degrades_to_the_compute_path(tmp_path: Path) -> None:
     first = EmbeddedCache(tmp_path)
-    first.warm("b1", [WarmItem(QueryRef.of(spec(1)), lambda: b"cached")])
+    first.warm("b1", [WarmItem(ref(1), lambda: b"cached")])
     first.close()
     for leftover in tmp_path.glob("p3.sqlite3-*"):
         leftover.unlink()
     first.path.write_bytes(b"this is not a database" * 100)
     cache = EmbeddedCache(tmp_path)
     with pytest.warns(CacheDegradedWarning):
-        result = cache.get_or_compute(spec(1), lambda: b"fresh")
+        result = cache.get_or_compute(ref(1), lambda: b"fresh")
     assert (result.payload, result.source) == (b"fresh", "degraded")
     assert cache.metrics["degraded_answers"] == 1
 

@@ -16,6 +16,7 @@ from p3_query.cache.predict import (
 )
 from p3_query.cache.refresh import refresh_cache
 from p3_query.cache.warming import Prefetcher, load_predictor, plan_hot_set, train_predictor
+from p3_query.spec import validate_spec
 
 # Races on Sundays 2024-03-03 and 2024-03-10 (and nothing until a late-season race).
 CALENDAR = RaceCalendar.of(["2024-03-03", "2024-03-10", "2024-06-30"])
@@ -25,8 +26,8 @@ def spec(entity_id: int, metric: str = "wins", entity: str = "constructor") -> d
     return {"entity": entity, "ids": [entity_id], "metrics": [metric]}
 
 
-def ref(entity_id: int, metric: str = "wins") -> QueryRef:
-    return QueryRef.of(spec(entity_id, metric))
+def ref(entity_id: int, metric: str = "wins", entity: str = "constructor") -> QueryRef:
+    return QueryRef.of(validate_spec(spec(entity_id, metric, entity)))
 
 
 def event(r: QueryRef, ts: float, session: str | None) -> QueryEvent:
@@ -96,7 +97,7 @@ def _log_sessions(cache: QueryCache, sessions: int) -> None:
     cache.flip("b1")
     for s in range(sessions):
         for metric in ("wins", "podiums", "points"):
-            cache.get_or_compute(spec(s % 3 + 1, metric), bytes, session=f"s{s}")
+            cache.get_or_compute(ref(s % 3 + 1, metric), bytes, session=f"s{s}")
     cache.flush()
 
 
@@ -110,14 +111,14 @@ def test_prefetch_after_a_query_computes_its_likely_successors(cache: QueryCache
         computed.append(spec_json)
         return spec_json.encode()
 
-    prefetcher = Prefetcher(cache, model, compute, QueryRef.of, background=False)
+    prefetcher = Prefetcher(cache, model, compute, background=False)
     cache.clear("b1")
     # A known query: its exact successor (podiums of the same constructor) is pre-fetched.
     prefetcher.after(ref(1), "b1")
-    assert cache.get_or_compute(spec(1, "podiums"), bytes).origin == "prefetch"
+    assert cache.get_or_compute(ref(1, "podiums"), bytes).origin == "prefetch"
     # A constructor nobody asked about: the template successor is filled with its id.
     prefetcher.after(ref(42), "b1")
-    hit = cache.get_or_compute(spec(42, "podiums"), bytes)
+    hit = cache.get_or_compute(ref(42, "podiums"), bytes)
     assert hit.hit and hit.origin == "prefetch"
     assert cache.stats().prefetches == prefetcher.computed >= 2
 
@@ -126,11 +127,11 @@ def test_background_prefetch_never_blocks_and_drains(cache: QueryCache) -> None:
     _log_sessions(cache, 3)
     model = train_predictor(cache)
     cache.clear("b1")
-    prefetcher = Prefetcher(cache, model, str.encode, QueryRef.of, background=True)
+    prefetcher = Prefetcher(cache, model, str.encode, background=True)
     prefetcher.after(ref(1), "b1")
     prefetcher.drain()
     prefetcher.close()
-    assert cache.get_or_compute(spec(1, "podiums"), bytes).hit
+    assert cache.get_or_compute(ref(1, "podiums"), bytes).hit
 
 
 def test_refresh_warms_the_predicted_hot_set_and_flips_to_the_new_build(
@@ -138,7 +139,7 @@ def test_refresh_warms_the_predicted_hot_set_and_flips_to_the_new_build(
 ) -> None:
     _log_sessions(cache, 6)
     for _ in range(3):  # Ferrari's wins are the favourite question
-        cache.get_or_compute(spec(1), bytes, session="fan")
+        cache.get_or_compute(ref(1), bytes, session="fan")
     model = train_predictor(cache, CALENDAR)
     result = refresh_cache(cache, "b2", str.encode, model=model, calendar=CALENDAR, budget=5)
     assert cache.current_build() == "b2"
@@ -146,7 +147,7 @@ def test_refresh_warms_the_predicted_hot_set_and_flips_to_the_new_build(
     assert {p.reason for p in result.planned} == {"predicted"}
     assert result.model["sessions"] == 7 and result.model["query_transitions"] > 0
     # The hottest questions are answered from the new build without computing.
-    served = cache.get_or_compute(spec(1), lambda: b"computed")
+    served = cache.get_or_compute(ref(1), lambda: b"computed")
     assert served.hit and served.build_id == "b2" and served.origin == "warm"
     metadata = result.metadata()
     assert metadata["build_id"] == "b2" and metadata["warmed"] == 5
@@ -175,7 +176,7 @@ def test_evaluation_scores_the_newest_part_of_the_log_with_a_model_of_the_older_
 
 def test_evaluation_finds_no_sequence_where_there_is_none() -> None:
     # Sessions of one query each: nothing follows anything, so nothing can be predicted.
-    events = [event(ref(i % 7), 5000.0 * i, f"s{i}") for i in range(50)]
+    events = [event(ref(i % 7 + 1), 5000.0 * i, f"s{i}") for i in range(50)]
     evaluation = evaluate_predictor(events, k=3, budget=3)
     assert evaluation is not None and evaluation.test_steps == 0
     assert evaluation.next_query_top_k == 0.0
@@ -186,7 +187,7 @@ def test_evaluation_finds_no_sequence_where_there_is_none() -> None:
 
 def test_phase_aware_hot_set_covers_more_than_popularity_alone() -> None:
     at = RaceCalendar.at
-    driver = [QueryRef.of(spec(d, entity="driver")) for d in (7, 8)]
+    driver = [ref(d, entity="driver") for d in (7, 8)]
     # Midweek in February, constructor questions dominate the log...
     events = [
         event(ref(c), at(day, h), None)

@@ -6,6 +6,7 @@ import pytest
 
 from p3_query.cache import QueryRef, TtlPolicy, current_key, entry_key, template_of
 from p3_query.cache.latency import bucket_of, bucket_upper_ms, summarise
+from p3_query.spec import validate_spec
 
 
 def test_ttl_rises_with_hits_and_cost_and_stays_within_bounds() -> None:
@@ -51,11 +52,13 @@ def test_keys_follow_the_p3_build_hash_schema_and_reject_separators() -> None:
 
 
 def test_templates_ignore_arguments_but_not_the_shape_of_a_query() -> None:
-    ferrari = QueryRef.of({"entity": "constructor", "ids": [6], "metrics": ["wins"]})
+    ferrari = QueryRef.of(validate_spec({"entity": "constructor", "ids": [6], "metrics": ["wins"]}))
     mclaren = QueryRef.of(
-        {"entity": "constructor", "ids": [1], "metrics": ["wins"], "seasons": [2020]}
+        validate_spec({"entity": "constructor", "ids": [1], "metrics": ["wins"], "seasons": [2020]})
     )
-    podiums = QueryRef.of({"entity": "constructor", "ids": [6], "metrics": ["podiums"]})
+    podiums = QueryRef.of(
+        validate_spec({"entity": "constructor", "ids": [6], "metrics": ["podiums"]})
+    )
     assert ferrari.template == mclaren.template != podiums.template
     assert ferrari.query_hash != mclaren.query_hash
     assert ferrari.template.startswith("constructor/wins/")
