@@ -487,7 +487,7 @@ def run_cached(
                 run.model = result.model
                 if prefetcher is not None:
                     run.prefetched += prefetcher.computed
-                prefetcher = Prefetcher(cache, model, compute_spec, _ref_of, background=False)
+                prefetcher = Prefetcher(cache, model, compute_spec, background=False)
             else:
                 cache.flip(build)
             run.warm_s += time.perf_counter() - t0
@@ -520,14 +520,7 @@ def run_cached(
 
 def _compute(engine: Engine, spec: QuerySpec) -> Computed:
     result = engine.execute(spec)
-    return Computed(result.to_payload(), None, result)
-
-
-def _ref_of(document: dict[str, Any]) -> QueryRef | None:
-    try:
-        return QueryRef.of(QuerySpec.model_validate(document))
-    except ValueError:
-        return None
+    return Computed(result.to_payload(), result)
 
 
 # ------------------------------------------------------------------------------------ backends

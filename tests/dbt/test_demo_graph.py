@@ -9,8 +9,8 @@ import dagster as dg
 import duckdb
 import pytest
 
+from p3_common.snapshot import read_snapshot
 from p3_dagster.definitions import build_definitions
-from p3_ingest.publish import read_snapshot
 from tests.dbt.conftest import BuiltGraph, build_graph_in, explicit_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]

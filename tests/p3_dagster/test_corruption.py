@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from p3_common.settings import Settings
-from p3_ingest.publish import read_snapshot
+from p3_common.snapshot import read_snapshot
 from p3_ingest.warehouse import raw_table_counts
 from tests.dbt.conftest import build_graph_in, explicit_settings
 from tests.fixtures.dumps import write_demo_dump

@@ -12,7 +12,7 @@ from p3_common.settings import Settings
 from p3_dagster.definitions import build_definitions
 from p3_dagster.defs.automation.sensors import build_run_failure_alert_sensor
 from p3_dagster.defs.jobs import MATERIALIZE_EVERYTHING_JOB
-from p3_dagster.materialize import REPOSITORY_NAME, code_location_origin
+from p3_dagster.materialize.job_run import REPOSITORY_NAME, code_location_origin
 from tests.fixtures.dumps import write_demo_dump
 from tests.p3_dagster.cli.p3_process import ONE_TABLE
 

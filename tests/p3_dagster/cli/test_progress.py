@@ -6,7 +6,8 @@ import time
 
 import dagster as dg
 
-from p3_dagster import materialize
+from p3_dagster.materialize.console import console
+from p3_dagster.materialize.progress import Progress
 
 
 @dg.asset(key=["raw", "ergast__results"])
@@ -36,8 +37,8 @@ def results_checks():
 def test_check_steps_print_a_result_line_and_each_failure_with_rules_and_count() -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         run = dg.materialize([results, results_checks], instance=instance).run_id
-        progress = materialize._Progress(time.monotonic(), set())
-        with materialize.console.capture() as captured:
+        progress = Progress(time.monotonic(), set())
+        with console.capture() as captured:
             for record in instance.all_logs(run):
                 progress.event(record)
 

@@ -1,0 +1,102 @@
+"""``p3 materialize``: one run of ``materialize_everything_job`` with live progress from the event log.
+
+Kept apart from ``p3_dagster.cli`` so that the other commands (``p3 query``, ``p3 cache``) start
+without importing Dagster, dagster-dbt and the definitions (about 3.5 s of imports).
+
+A run never blocks the next one: SIGINT/SIGTERM end it as canceled and free its ``duckdb_write``
+slot; a run left started by a process that died (kill -9, power loss) is marked failed, and its
+slot freed, by the next ``p3 materialize``; a run waiting for the slot says who holds it.
+
+Modules: ``job_run`` (the run as a run of the code location's job), ``execution`` (the worker
+thread and signals), ``progress`` (what is printed), ``recovery`` (dead runs, pool slots),
+``processes`` (/proc), ``console`` (terminal and run log).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import dagster as dg
+
+from p3_common.settings import REPO_ROOT, Settings
+
+from ..definitions import build_definitions
+from ..lib.dbt import prepare_manifest
+from .console import console, library_output_to, say
+from .execution import run_with_progress
+from .job_run import create_cli_run, reconstructable_job, run_tags
+from .progress import print_summary
+from .recovery import recover_dead_runs
+
+__all__ = ["INSTANCE_TEMPLATE", "prepare_dagster_home", "run_materialize"]
+
+
+INSTANCE_TEMPLATE = REPO_ROOT / "deploy" / "dagster.local.yaml"
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Create ``$P3_HOME/dagster`` with the local instance config, and point DAGSTER_HOME at it."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def run_materialize(settings: Settings, select: str = "*") -> bool:
+    """Materialise ``select`` over every configured season in one run; True if it succeeded.
+
+    The run is a run of ``materialize_everything_job`` in the local Dagster instance
+    (``$P3_HOME/dagster``), so ``make dev`` shows it, can re-execute it, and the run-failure
+    sensor alerts on it. Progress and a summary table are printed to the console.
+    """
+    prepare_dagster_home(settings)
+    run_id = str(uuid.uuid4())
+    log_path = settings.home / "logs" / f"materialize-{run_id[:8]}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log, library_output_to(log):
+        say("parsing the dbt project (dbt parse)")
+        prepare_manifest(settings)
+        say("loading the definitions")
+        definitions = build_definitions(settings)
+        graph = definitions.resolve_asset_graph()
+        selection = (
+            dg.AssetSelection.all() if select == "*" else dg.AssetSelection.from_string(select)
+        )
+        keys = selection.resolve(graph)
+        seasons = partition_keys(definitions)
+        tags = run_tags(settings, seasons)
+        console.print(
+            f"[bold]P3[/bold] materialising [cyan]{select}[/cyan] ({len(keys)} assets) from source "
+            f"[cyan]{settings.source}[/cyan]"
+            + (f", seasons {seasons[0]}-{seasons[-1]}" if seasons else "")
+            + f"\n  warehouse {settings.warehouse_path}"
+        )
+        settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        reported: set[str] = set()
+        with dg.DagsterInstance.get() as instance:
+            recover_dead_runs(instance, say)
+            job = reconstructable_job()
+            run = create_cli_run(instance, job, keys, tags, run_id)
+            ok = run_with_progress(job, run, instance, reported, log)
+    console.print(f"  run log    {log_path} (dbt, Dagster and library output)")
+    if not ok:
+        console.print(
+            "[red bold]run failed[/red bold]; see the errors above, the run log, or the run in "
+            "`make dev`"
+        )
+        return False
+    print_summary(settings, reported)
+    return True
+
+
+def partition_keys(definitions: dg.Definitions) -> list[str]:
+    graph = definitions.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        partitions = graph.get(key).partitions_def
+        if partitions is not None:
+            return list(partitions.get_partition_keys())
+    return []
