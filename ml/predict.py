@@ -45,9 +45,7 @@ def model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFram
     return features[ID_COLUMNS + feature_names].reset_index(drop=True)
 
 
-def latest_race_predictions(
-    con: duckdb.DuckDBPyConnection, model: PyFuncModel
-) -> pd.DataFrame:
+def latest_race_predictions(con: duckdb.DuckDBPyConnection, model: PyFuncModel) -> pd.DataFrame:
     """Predicted order and win/podium probabilities for the next race, or else the latest one.
 
     The next race is the first dated race in marts.dim_races after the last race with results
