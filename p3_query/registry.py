@@ -90,7 +90,6 @@ class Metric:
     ratio: tuple[str, str] | None = None
     share_of: str | None = None
     pairwise: dict[Entity, str] = field(default_factory=dict)
-    unit: str = ""
 
     @property
     def is_derived(self) -> bool:
@@ -345,7 +344,6 @@ _METRICS: tuple[Metric, ...] = (
             "driver": (_f(DRIVER_SEASON, "sum(points)", "sum", "DOUBLE"),),
             "constructor": (_f(CONSTRUCTOR_SEASON, "sum(points)", "sum", "DOUBLE"),),
         },
-        unit="points",
     ),
     Metric(
         "race_points",
@@ -360,7 +358,6 @@ _METRICS: tuple[Metric, ...] = (
                 _f(CONSTRUCTOR_RESULTS, "sum(points)", "sum", "DOUBLE"),
             ),
         },
-        unit="points",
     ),
     Metric(
         "official_points",
@@ -369,7 +366,6 @@ _METRICS: tuple[Metric, ...] = (
             "driver": (_f(DRIVER_SEASON, "sum(official_points)", "sum", "DOUBLE"),),
             "constructor": (_f(CONSTRUCTOR_SEASON, "sum(official_points)", "sum", "DOUBLE"),),
         },
-        unit="points",
     ),
     Metric(
         "championship_position",
@@ -387,7 +383,6 @@ _METRICS: tuple[Metric, ...] = (
             "driver": (_f(DRIVER_SEASON, "sum(modern_points)", "sum", "DOUBLE"),),
             "constructor": (_f(CONSTRUCTOR_SEASON, "sum(modern_points)", "sum", "DOUBLE"),),
         },
-        unit="points",
     ),
     Metric(
         "races",
@@ -595,7 +590,6 @@ _METRICS: tuple[Metric, ...] = (
             "circuit": (_f(CIRCUIT_PIT_STOPS, "median(duration_ms)", "median", "DOUBLE"),),
             "race": (_f(RACE_PIT_STOPS, "median(duration_ms)", "median", "DOUBLE"),),
         },
-        unit="ms",
     ),
     Metric(
         "pit_stops",
@@ -620,7 +614,6 @@ _METRICS: tuple[Metric, ...] = (
                 _f(CONSTRUCTOR_LAP_PACE, "avg(gap_to_fastest_pct)", "average", "DOUBLE"),
             ),
         },
-        unit="%",
     ),
     # Derived metrics: the planner rewrites them into base metrics.
     Metric("dnf_rate", "DNFs per start.", higher_is_better=False, ratio=("dnfs", "starts")),

@@ -17,7 +17,7 @@ Source = Literal["cache", "compute", "degraded"]
 
 # Fields that carry the "arguments" of a query rather than its shape: two specs that differ only
 # in these share a template (e.g. "wins per season" for Ferrari and for McLaren).
-PARAMETER_FIELDS = ("ids", "seasons", "season_from", "season_to", "season_range", "limit")
+PARAMETER_FIELDS = ("ids", "seasons", "limit")
 
 
 @dataclass(frozen=True)
