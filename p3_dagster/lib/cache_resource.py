@@ -15,7 +15,7 @@ class CacheResource(dg.ConfigurableResource):
     """Where the query cache lives (``P3_REDIS_URL`` or ``P3_CACHE_DIR``) and how much to warm."""
 
     redis_url: str | None = Field(
-        default=None, description="Redis URL; unset = the embedded SQLite cache in cache_dir."
+        description="Redis URL (P3_REDIS_URL); None = the embedded SQLite cache in cache_dir."
     )
     cache_dir: str = Field(description="Folder of the embedded cache (P3_CACHE_DIR).")
     prefix: str = Field(default="p3", description="Key prefix (p3:{build_id}:{query_hash}).")

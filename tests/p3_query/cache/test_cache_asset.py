@@ -168,7 +168,7 @@ def test_the_asset_warms_the_hot_set_and_flips_current_with_analytics(
 
 
 def test_the_asset_fails_clearly_without_a_snapshot(tmp_path: Path) -> None:
-    resource = CacheResource(cache_dir=str(tmp_path / "cache"))
+    resource = CacheResource(redis_url=None, cache_dir=str(tmp_path / "cache"))
     result = dg.materialize(
         [build_cache_asset()],
         resources={
