@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install manifest run dev mlflow test test-fast bench lint typecheck fmt clean
+.PHONY: install manifest run dev api mlflow test test-fast bench lint typecheck fmt clean
 
 install: $(VENV)/.installed  ## Create .venv and install the locked dependencies (uv, bytecode compiled)
 
@@ -37,6 +37,9 @@ dev: manifest  ## Open the Dagster UI on http://127.0.0.1:3000 (instance under $
 	DAGSTER_HOME="$$($(BIN)/p3 dagster-home)" P3_DAGSTER_UI_URL="$${P3_DAGSTER_UI_URL:-http://127.0.0.1:$(DEV_PORT)}" \
 		exec env --default-signal=INT,QUIT \
 		$(BIN)/dg dev --use-active-venv -h 127.0.0.1 -p $(DEV_PORT)
+
+api: install  ## Serve the API on http://127.0.0.1:8000 (P3_API_HOST/PORT/WORKERS; after `make run`)
+	exec $(BIN)/python -m p3_api
 
 MLFLOW_STORE = $(BIN)/python -c 'from p3_common.settings import get_settings as g; s = g(); (s.home / "mlflow").mkdir(parents=True, exist_ok=True); print(s.mlflow_tracking_uri, s.mlflow_artifacts_dir.as_uri())'
 

@@ -44,3 +44,7 @@ def dbt_manifest() -> Path:
     project = dbt_project("test")
     parse_manifest(project, dbt_executable(), env={"P3_ENV": "test"})
     return Path(project.manifest_path)
+
+
+# The published snapshot shared by the query engine and API tests (built once per session).
+from tests.fixtures.snapshots import snapshot  # noqa: E402, F401

@@ -1,8 +1,9 @@
 """The package dependency rule, checked on every import statement (including ones inside functions).
 
-`p3_dagster -> p3_ingest, ml, p3_query, p3_common`; `p3_ingest -> p3_common` (the pipeline's plain
-code: sources, loader, quality suites, publish); `ml -> p3_common`; `p3_query -> p3_common` (the
-engine and cache the API will import); none of those three imports Dagster or dbt;
+`p3_dagster -> p3_ingest, ml, p3_query, p3_common`; `p3_api -> p3_query, p3_common` (and `ml`
+to load a model); `p3_ingest -> p3_common` (the pipeline's plain code: sources, loader, quality
+suites, publish); `ml -> p3_common`; `p3_query -> p3_common` (the engine and cache the API
+serves); none of those four imports Dagster or dbt;
 `p3_common -> stdlib, pydantic and duckdb only` (duckdb for the snapshot contract's read-only
 opener, `p3_common/snapshot.py`). Nothing outside `p3_dagster` imports it.
 """
@@ -16,15 +17,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FIRST_PARTY = {"p3_common", "p3_ingest", "p3_query", "p3_dagster", "ml"}
+FIRST_PARTY = {"p3_common", "p3_ingest", "p3_query", "p3_api", "p3_dagster", "ml"}
 ALLOWED_FIRST_PARTY = {
     "p3_common": {"p3_common"},
     "p3_ingest": {"p3_ingest", "p3_common"},
+    "p3_api": {"p3_api", "p3_query", "p3_common", "ml"},
     "ml": {"ml", "p3_common"},
     "p3_query": {"p3_query", "p3_common"},
     "p3_dagster": {"p3_dagster", "p3_ingest", "ml", "p3_query", "p3_common"},
 }
 FORBIDDEN_THIRD_PARTY = {
+    "p3_api": {"dagster", "dagster_dbt", "dbt"},
     "p3_ingest": {"dagster", "dagster_dbt", "dbt"},
     "ml": {"dagster", "dagster_dbt", "dbt"},
     "p3_query": {"dagster", "dagster_dbt", "dbt"},

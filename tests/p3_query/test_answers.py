@@ -19,7 +19,7 @@ import pytest
 from p3_query.engine import Engine
 from p3_query.result import QueryResult
 from p3_query.spec import validate_spec
-from tests.p3_query.conftest import PublishedSnapshot
+from tests.fixtures.snapshots import PublishedSnapshot
 
 pytestmark = pytest.mark.slow
 

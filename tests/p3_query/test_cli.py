@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from p3_dagster.cli import app
-from tests.p3_query.conftest import PublishedSnapshot
+from tests.fixtures.snapshots import PublishedSnapshot
 
 pytestmark = pytest.mark.slow
 

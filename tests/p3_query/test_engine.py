@@ -14,7 +14,7 @@ from p3_common.snapshot import SnapshotMissing
 from p3_query.engine import Engine
 from p3_query.result import QueryResult
 from p3_query.spec import SpecError, validate_spec
-from tests.p3_query.conftest import PublishedSnapshot
+from tests.fixtures.snapshots import PublishedSnapshot
 
 pytestmark = pytest.mark.slow
 

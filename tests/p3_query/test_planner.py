@@ -9,7 +9,7 @@ import pytest
 from p3_query.catalog import Catalog
 from p3_query.planner import Plan, build_plan
 from p3_query.spec import SpecError, validate_spec
-from tests.p3_query.conftest import PublishedSnapshot
+from tests.fixtures.snapshots import PublishedSnapshot
 
 pytestmark = pytest.mark.slow  # the session snapshot fixture builds the whole graph
 

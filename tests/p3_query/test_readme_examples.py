@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from p3_dagster.cli import app
 from tests.dbt.conftest import explicit_settings
-from tests.p3_query.conftest import PublishedSnapshot, build_snapshot
+from tests.fixtures.snapshots import PublishedSnapshot, build_snapshot
 
 pytestmark = pytest.mark.slow
 

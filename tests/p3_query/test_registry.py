@@ -15,7 +15,7 @@ from p3_query.registry import (
     base_metrics,
     metrics_for,
 )
-from tests.p3_query.conftest import PublishedSnapshot
+from tests.fixtures.snapshots import PublishedSnapshot
 
 # (metric, entity) pairs answered by more than one source: the planner may pick either, so they
 # must give the same numbers wherever both have rows.

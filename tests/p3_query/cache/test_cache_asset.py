@@ -22,7 +22,7 @@ from p3_query.cache.tracking import EXPERIMENT, MODEL_ARTIFACT
 from p3_query.cache.warming import load_predictor
 from p3_query.engine import Engine
 from p3_query.spec import QuerySpec
-from tests.p3_query.conftest import PublishedSnapshot
+from tests.fixtures.snapshots import PublishedSnapshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]
 

@@ -22,7 +22,7 @@ from p3_query.cache import QueryCache
 from p3_query.cache.engine_adapter import CachedEngine
 from p3_query.engine import Engine, Lease
 from p3_query.spec import QuerySpec
-from tests.p3_query.conftest import PublishedSnapshot
+from tests.fixtures.snapshots import PublishedSnapshot
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,35 @@
+"""``python -m p3_api`` (what ``make api`` runs): uvicorn with the ``P3_API_*`` host, port and workers."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from p3_common.settings import SettingsError, load_settings
+
+from .config import ApiSettings
+
+
+def main() -> int:
+    try:
+        load_settings()  # fail here, in one line, rather than in every worker
+        api = ApiSettings()
+    except (SettingsError, ValidationError) as exc:
+        print(f"p3 api: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "p3_api.main:app",
+        host=api.host,
+        port=api.port,
+        workers=api.workers,
+        proxy_headers=False,
+        server_header=False,
+        log_level="info",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

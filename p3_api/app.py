@@ -1,0 +1,61 @@
+"""The API application: ``create_app(settings)`` builds it; ``p3_api.main:app`` serves it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from p3_common.settings import Settings, get_settings
+
+from . import health
+from .body_limit import BodySizeLimit
+from .config import ApiSettings
+from .problems import install_problem_handlers
+from .snapshot import SnapshotService
+from .v1 import query
+
+DESCRIPTION = """\
+P3 serves the published snapshot of its F1 warehouse: an **Ergast-compatible** read API under
+`/ergast/f1/` (existing Ergast clients work unchanged) and the **/v1 analytics** API (the query
+spec of `p3 query`, entities, model outputs). Errors are RFC 9457 problem documents.
+"""
+
+
+def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
+    """The API for ``settings`` (default: the environment's ``P3_*``) and ``api`` (``P3_API_*``)."""
+    settings = settings or get_settings()
+    api = api or ApiSettings()
+    assert settings.serving_duckdb_path is not None  # settings fill it in
+
+    snapshot = SnapshotService(settings.serving_duckdb_path, pool_size=api.snapshot_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        snapshot.close()
+
+    app = FastAPI(
+        title="P3 F1 API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api = api
+    app.state.snapshot = snapshot
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
+    if api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(api.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-API-Key"],
+            expose_headers=["ETag", "X-P3-Build", "RateLimit-Limit", "RateLimit-Remaining"],
+        )
+    app.include_router(health.router)
+    app.include_router(query.router)
+    return app

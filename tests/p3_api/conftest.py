@@ -1,0 +1,117 @@
+"""A real API server (``python -m p3_api``: uvicorn with worker processes) on the session's
+published snapshot, and helpers to start more of them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from p3_common.settings import REPO_ROOT
+from tests.fixtures.snapshots import PublishedSnapshot
+
+START_TIMEOUT = 120  # workers import FastAPI, DuckDB and p3_query: seconds on a busy 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ApiServer:
+    """One ``python -m p3_api`` process group and its base URL."""
+
+    process: subprocess.Popen
+    base_url: str
+    log: Path
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def launch(snapshot: Path, folder: Path, *, workers: int = 2, **env: str) -> ApiServer:
+    """Start ``python -m p3_api`` on ``snapshot`` and wait until it answers ``/healthz``."""
+    port = free_port()
+    log = folder / f"api-{port}.log"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("P3_API_")}
+    environment |= {
+        "P3_HOME": str(folder / "home"),
+        "P3_SERVING_DUCKDB_PATH": str(snapshot),
+        "P3_API_PORT": str(port),
+        "P3_API_WORKERS": str(workers),
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "p3_api"],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = ApiServer(process, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"the API exited:\n{server.output()}")
+        try:
+            if httpx.get(f"{server.base_url}/healthz", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise AssertionError(f"the API did not start:\n{server.output()}")
+        time.sleep(0.3)
+
+
+StartApi = Callable[..., ApiServer]
+
+
+@pytest.fixture
+def start_api(tmp_path: Path) -> Iterator[StartApi]:
+    """Start API servers (``launch`` arguments); every one is stopped after the test."""
+    started: list[ApiServer] = []
+
+    def start(snapshot: Path, **kwargs: object) -> ApiServer:
+        server = launch(snapshot, tmp_path, **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(
+    tmp_path_factory: pytest.TempPathFactory, snapshot: PublishedSnapshot
+) -> Iterator[ApiServer]:
+    """One server with two workers on the session's snapshot, shared by a test module."""
+    server = launch(snapshot.path, tmp_path_factory.mktemp("api"))
+    yield server
+    server.stop()
