@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 
 import uvicorn
@@ -10,15 +12,21 @@ from pydantic import ValidationError
 from p3_common.settings import SettingsError, load_settings
 
 from .config import ApiSettings
+from .metrics import MULTIPROC_ENV
 
 
 def main() -> int:
     try:
-        load_settings()  # fail here, in one line, rather than in every worker
+        settings = load_settings()  # fail here, in one line, rather than in every worker
         api = ApiSettings()
     except (SettingsError, ValidationError) as exc:
         print(f"p3 api: {exc}", file=sys.stderr)
         return 2
+    # Every worker writes its metrics here; /metrics (any worker) sums them. Fresh per start.
+    metrics_dir = settings.home / "api" / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
     uvicorn.run(
         "p3_api.main:app",
         host=api.host,

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from p3_common.settings import Settings, get_settings
 
-from . import health
+from . import health, metrics
 from .body_limit import BodySizeLimit
 from .config import ApiSettings
 from .problems import install_problem_handlers
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.state.snapshot = snapshot
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
+    app.add_middleware(metrics.RequestMetrics)
     if api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             expose_headers=["ETag", "X-P3-Build", "RateLimit-Limit", "RateLimit-Remaining"],
         )
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(query.router)
     app.include_router(entities.router)
     return app
