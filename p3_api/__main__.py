@@ -12,7 +12,10 @@ from pydantic import ValidationError
 from p3_common.settings import SettingsError, load_settings
 
 from .config import ApiSettings
-from .metrics import MULTIPROC_ENV
+
+# Set before prometheus_client is first imported (here, or in a worker), hence not imported from
+# .metrics, which imports it.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def main() -> int:

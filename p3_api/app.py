@@ -28,12 +28,13 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     """The API for ``settings`` (default: the environment's ``P3_*``) and ``api`` (``P3_API_*``)."""
     settings = settings or get_settings()
     api = api or ApiSettings()
-    assert settings.serving_duckdb_path is not None  # settings fill it in
-
-    snapshot = SnapshotService(settings.serving_duckdb_path, pool_size=api.snapshot_pool_size)
+    snapshot = SnapshotService(
+        settings, pool_size=api.snapshot_pool_size, l1_bytes=api.l1_cache_bytes
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        snapshot.watcher.start()
         yield
         snapshot.close()
 

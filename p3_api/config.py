@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt
+from pydantic import BeforeValidator, Field, PositiveInt
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -32,6 +32,11 @@ class ApiSettings(BaseSettings):
     snapshot_pool_size: PositiveInt = Field(
         default=4, description="Read-only snapshot connections per worker process."
     )
-    request_timeout_seconds: PositiveFloat = Field(
-        default=30.0, description="Longest a query may run before the API answers 503."
+    l1_cache_bytes: PositiveInt = Field(
+        default=64 * 1024 * 1024, description="In-process response cache size per worker (bytes)."
+    )
+    cache_max_age_seconds: int = Field(
+        default=15,
+        ge=0,
+        description="Cache-Control max-age of GET answers; clients revalidate with the ETag after.",
     )

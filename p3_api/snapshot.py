@@ -1,26 +1,40 @@
-"""The published snapshot as the API sees it: one query engine per process, opened lazily.
+"""What the API serves from, per process: the query engine over the published snapshot, the
+shared query cache (L2) in front of it, and the in-process response cache (L1).
 
 ``p3_query``'s engine checks the snapshot file's identity on every lease, so a newly published
 snapshot is picked up by the next request while requests in flight finish on the build they
-started on; nothing here restarts or waits.
+started on; nothing here restarts or waits. Everything opens lazily, so the API starts (and
+``/readyz`` says why it is not ready) without a snapshot or a reachable Redis.
 """
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
+from p3_common.settings import Settings
+from p3_query.cache import QueryCache, open_cache
+from p3_query.cache.engine_adapter import CachedEngine
 from p3_query.engine import Engine
+
+from .response_cache import BuildWatcher, ResponseL1
 
 
 class SnapshotService:
-    """Lazily opens the engine, so the API starts (and says why it is not ready) without a snapshot."""
+    """The engine, the query cache and the response cache of one API process."""
 
-    def __init__(self, path: Path, *, pool_size: int) -> None:
-        self.path = path
+    def __init__(self, settings: Settings, *, pool_size: int, l1_bytes: int) -> None:
+        assert settings.serving_duckdb_path is not None  # settings fill it in
+        self.settings = settings
+        self.path = settings.serving_duckdb_path
         self.pool_size = pool_size
+        self.responses = ResponseL1(l1_bytes)
         self._engine: Engine | None = None
+        self._cache: QueryCache | None = None
+        self._cached: CachedEngine | None = None
         self._lock = threading.Lock()
+        self.watcher = BuildWatcher(
+            self.responses, lambda: self.engine.build_id, lambda: self.query_cache.current_build()
+        )
 
     @property
     def engine(self) -> Engine:
@@ -30,9 +44,31 @@ class SnapshotService:
                 self._engine = Engine(self.path, pool_size=self.pool_size)
             return self._engine
 
-    def close(self) -> None:
-        """Close the engine's idle connections (leased ones close when returned)."""
+    @property
+    def query_cache(self) -> QueryCache:
+        """The query cache shared by every process (Redis when configured, else embedded)."""
         with self._lock:
+            if self._cache is None:
+                self._cache = open_cache(self.settings)
+            return self._cache
+
+    @property
+    def cached_engine(self) -> CachedEngine:
+        """The engine behind the query cache (no background pre-fetching in API processes)."""
+        engine, cache = self.engine, self.query_cache
+        with self._lock:
+            if self._cached is None:
+                self._cached = CachedEngine(engine, cache, prefetch=False)
+            return self._cached
+
+    def close(self) -> None:
+        """Stop watching builds; close the engine's idle connections and the cache client."""
+        self.watcher.stop()
+        with self._lock:
+            if self._cached is not None:
+                self._cached.close()  # flushes the query log and statistics
+            if self._cache is not None:
+                self._cache.close()
             if self._engine is not None:
                 self._engine.close()
-                self._engine = None
+            self._engine = self._cache = self._cached = None

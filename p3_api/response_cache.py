@@ -1,0 +1,153 @@
+"""The API's response cache, two tiers.
+
+L1: ready-to-send bodies in this process, bounded by bytes (LRU), keyed by the normalised request
+and tagged with the build they were read from. L2: the query cache shared by every process
+(Redis, else the embedded store: the ``p3:{build_id}:{query_hash}`` entries that warming fills),
+which ``/v1/query`` reads through ``CachedEngine``.
+
+Keeping L1 in sync across processes: every process watches, twice a second, the published
+snapshot's build id and the query cache's current build (``p3:current``); an L1 entry of any
+other build is dropped within that half second. Polling one stat and one Redis GET per process
+replaces a pub/sub subscription: same bound, nothing to reconnect when Redis restarts, and it
+works without Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .metrics import CACHE
+
+logger = logging.getLogger("p3.api.cache")
+
+WATCH_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cached response body and the build it was read from."""
+
+    build_id: str
+    body: bytes
+    media_type: str
+
+
+class ResponseL1:
+    """Bodies keyed by request, least recently used evicted first, at most ``max_bytes`` in all."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Entry | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        CACHE.labels("l1", "hit" if entry else "miss").inc()
+        return entry
+
+    def put(self, key: str, entry: Entry) -> None:
+        size = len(entry.body)
+        if size > self.max_bytes // 4:
+            return  # one answer may not push out most of the cache
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.body)
+            self._entries[key] = entry
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted.body)
+
+    def keep_builds(self, builds: set[str]) -> int:
+        """Drop every entry of a build not in ``builds``; returns how many were dropped."""
+        with self._lock:
+            stale = [k for k, e in self._entries.items() if e.build_id not in builds]
+            for key in stale:
+                self._bytes -= len(self._entries.pop(key).body)
+        return len(stale)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def request_key(*parts: str | bytes) -> str:
+    """A stable key for a normalised request (method, path, sorted query, body, format)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def etag(build_id: str, key: str) -> str:
+    """The entity tag of a response: the build it was read from and the request it answers."""
+    return f'"{build_id}.{key[:20]}"'
+
+
+class BuildWatcher:
+    """Keeps ``l1`` to the builds being served: the snapshot's and the query cache's current one."""
+
+    def __init__(
+        self,
+        l1: ResponseL1,
+        snapshot_build: Callable[[], str | None],
+        cache_build: Callable[[], str | None],
+    ) -> None:
+        self.l1 = l1
+        self.snapshot_build = snapshot_build
+        self.cache_build = cache_build
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> set[str]:
+        """Drop L1 entries of builds no longer served; returns the builds served now."""
+        builds = {b for b in (_quietly(self.snapshot_build), _quietly(self.cache_build)) if b}
+        if builds:
+            dropped = self.l1.keep_builds(builds)
+            if dropped:
+                logger.info("dropped %d cached responses of older builds", dropped)
+        return builds
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="p3-l1-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stop.wait(WATCH_INTERVAL_S):
+            self.check()
+
+
+def _quietly(read: Callable[[], str | None]) -> str | None:
+    # No snapshot yet, or Redis down: nothing to compare with this time.
+    try:
+        return read()
+    except Exception as exc:  # noqa: BLE001 (a watcher must outlive any backend's failure)
+        logger.debug("build check failed: %s", exc)
+        return None
+
+
+def matches(if_none_match: str | None, tag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``tag`` (or ``*``)."""
+    if not if_none_match:
+        return False
+    candidates = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in candidates or tag in candidates
