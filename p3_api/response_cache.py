@@ -21,6 +21,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
+
 from .metrics import CACHE
 
 logger = logging.getLogger("p3.api.cache")
@@ -151,3 +154,30 @@ def matches(if_none_match: str | None, tag: str) -> bool:
         return False
     candidates = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
     return "*" in candidates or tag in candidates
+
+
+async def respond(
+    request: Request,
+    key: str,
+    produce: Callable[[], Entry],
+    *,
+    cache_control: str = "no-cache",
+) -> Response:
+    """The response for ``key``: from L1, or ``produce()`` (run in a worker thread) stored in L1;
+    ``304`` when the request's ``If-None-Match`` names its ETag."""
+    service = request.app.state.snapshot
+    entry = service.responses.get(key)
+    if entry is None:
+        entry = await run_in_threadpool(produce)
+        service.responses.put(key, entry)
+    tag = etag(entry.build_id, key)
+    headers = {"ETag": tag, "X-P3-Build": entry.build_id, "Cache-Control": cache_control}
+    if matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers=headers)
+    return Response(entry.body, media_type=entry.media_type, headers=headers)
+
+
+def cache_control(request: Request) -> str:
+    """``Cache-Control`` of a GET answer: shared caches may keep it ``P3_API_CACHE_MAX_AGE_SECONDS``,
+    then revalidate with its ETag (a publish may change it any time)."""
+    return f"public, max-age={request.app.state.api.cache_max_age_seconds}"

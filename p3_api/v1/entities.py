@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from p3_common.snapshot import SnapshotError
 
 from ..problems import Problem
+from ..response_cache import Entry, cache_control, request_key, respond
 
 router = APIRouter(prefix="/v1", tags=["entities"])
 
@@ -165,29 +165,32 @@ def _route(name: str) -> None:
 
     async def list_route(
         request: Request,
-        response: Response,
         q: Annotated[str | None, Query(max_length=100, description="Search text.")] = None,
         season: Annotated[int | None, Query(ge=1950, le=2100)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 30,
         offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> Page:
+    ) -> Response:
         engine = request.app.state.snapshot.engine
 
-        def read() -> Page:
-            with engine.lease() as lease:
-                total, items = list_entities(
-                    lease.cursor, table, q=q, season=season, limit=limit, offset=offset
-                )
-                return Page(
-                    total=total, limit=limit, offset=offset, build_id=lease.build_id, items=items
-                )
+        def produce() -> Entry:
+            try:
+                with engine.lease() as lease:
+                    total, items = list_entities(
+                        lease.cursor, table, q=q, season=season, limit=limit, offset=offset
+                    )
+                    page = Page(
+                        total=total,
+                        limit=limit,
+                        offset=offset,
+                        build_id=lease.build_id,
+                        items=items,
+                    )
+            except SnapshotError as exc:
+                raise Problem(503, str(exc)) from None
+            return Entry(page.build_id, page.model_dump_json().encode(), "application/json")
 
-        try:
-            page = await run_in_threadpool(read)
-        except SnapshotError as exc:
-            raise Problem(503, str(exc)) from None
-        response.headers["X-P3-Build"] = page.build_id
-        return page
+        key = request_key("GET", request.url.path, str(sorted(request.query_params.multi_items())))
+        return await respond(request, key, produce, cache_control=cache_control(request))
 
     searched = ", ".join(table.searched) or "nothing (filter by season)"
     router.add_api_route(

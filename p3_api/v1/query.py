@@ -13,7 +13,7 @@ from p3_query.spec import QuerySpec, SpecError
 
 from ..metrics import CACHE
 from ..problems import Problem
-from ..response_cache import Entry, etag, matches, request_key
+from ..response_cache import Entry, request_key, respond
 
 router = APIRouter(prefix="/v1", tags=["query"])
 
@@ -65,7 +65,9 @@ async def query(
     request: Request,
     spec: SpecBody,
     accept: Annotated[str | None, Header()] = None,
-    if_none_match: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[
+        str | None, Header(description="An ETag of an earlier answer: 304 if unchanged.")
+    ] = None,
 ) -> Response:
     """Answer ``spec`` (the same document ``p3 query`` takes; see docs/query-spec.md) on the
     published snapshot. The representation follows ``Accept``: ``application/json`` (default),
@@ -74,24 +76,21 @@ async def query(
     answers a repeated request with ``If-None-Match`` by ``304 Not Modified``."""
     fmt = negotiate(accept)
     service = request.app.state.snapshot
-    key = request_key("POST /v1/query", spec.canonical_json(), fmt)
-    entry = service.responses.get(key)
-    if entry is None:
+
+    def produce() -> Entry:
         try:
-            answer = await run_in_threadpool(service.cached_engine.execute_with_info, spec)
+            answer = service.cached_engine.execute_with_info(spec)
             body = render(answer.result, fmt)
         except SpecError as exc:
             raise Problem(422, str(exc)) from None
         except SnapshotError as exc:
             raise Problem(503, str(exc)) from None
         CACHE.labels("l2", "hit" if answer.cache.hit else "miss").inc()
-        entry = Entry(answer.result.build_id, body, CONTENT_TYPES[fmt])
-        service.responses.put(key, entry)
-    tag = etag(entry.build_id, key)
-    headers = {"ETag": tag, "X-P3-Build": entry.build_id, "Cache-Control": "no-cache"}
-    if matches(if_none_match, tag):
-        return Response(status_code=304, headers=headers)
-    return Response(entry.body, media_type=entry.media_type, headers=headers)
+        return Entry(answer.result.build_id, body, CONTENT_TYPES[fmt])
+
+    return await respond(
+        request, request_key("POST /v1/query", spec.canonical_json(), fmt), produce
+    )
 
 
 @router.post(

@@ -73,3 +73,15 @@ def test_search_text_is_a_bound_value_not_sql(api: ApiServer) -> None:
     with api.client() as client:
         response = client.get("/v1/constructors", params={"q": "x' or 1=1 --"})
     assert response.status_code == 200 and response.json()["total"] == 0
+
+
+def test_lists_carry_an_etag_and_a_shared_cache_lifetime(api: ApiServer) -> None:
+    with api.client() as client:
+        first = client.get("/v1/circuits", params={"limit": 3})
+        again = client.get(
+            "/v1/circuits", params={"limit": 3}, headers={"If-None-Match": first.headers["etag"]}
+        )
+        other = client.get("/v1/circuits", params={"limit": 4})
+    assert first.headers["cache-control"] == "public, max-age=15"
+    assert again.status_code == 304 and again.content == b""
+    assert other.headers["etag"] != first.headers["etag"]
