@@ -15,7 +15,7 @@ from .body_limit import BodySizeLimit
 from .config import ApiSettings
 from .problems import install_problem_handlers
 from .snapshot import SnapshotService
-from .v1 import entities, query
+from .v1 import cache, entities, query
 
 DESCRIPTION = """\
 P3 serves the published snapshot of its F1 warehouse: an **Ergast-compatible** read API under
@@ -62,4 +62,5 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.include_router(metrics.router)
     app.include_router(query.router)
     app.include_router(entities.router)
+    app.include_router(cache.router)
     return app
