@@ -1,0 +1,274 @@
+"""API benchmark: ``wrk`` against ``python -m p3_api`` (what ``make api`` runs) on this machine.
+
+Scenarios (each a fresh wrk run against the same server, after a warm-up):
+
+- ``ergast_hot``: one hot Ergast endpoint (2023 driver standings) — skipped while the server
+  answers it with 404 (the Ergast routes not present);
+- ``query_cached``: one ``POST /v1/query`` repeated (an L1 hit after the first answer);
+- ``query_uncached``: ``POST /v1/query`` with a different question every request (ids, seasons
+  and limits drawn from a large space: misses in both tiers until it wraps around);
+- ``mixed``: 1,000 connections, a mix of the above and entity lists.
+
+    python bench/api.py [--snapshot data/serving.duckdb] [--workers 2] [--duration 15]
+
+wrk runs on the same 2-core machine as the server, so every figure includes its CPU share.
+Results: ``bench/results/api.md`` and the BENCHMARKS.md section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = REPO_ROOT / "bench" / "results" / "api.md"
+
+CACHED_SPEC = {
+    "entity": "driver",
+    "metrics": ["wins", "podiums", "points"],
+    "group_by": ["season", "entity"],
+    "seasons": "2019-2023",
+    "limit": 50,
+}
+
+# A Lua helper for wrk: POST a JSON body; `uncached` makes each request a new question.
+LUA_POST = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json"
+%(auth)s
+local body = '%(body)s'
+local counter = 0
+local metrics = {"wins", "podiums", "points", "poles", "starts", "dnfs"}
+function request()
+  if %(uncached)s then
+    counter = counter + 1
+    local first = 1950 + (counter * 7 + math.random(0, 40)) %% 60
+    local last = first + math.random(0, 14)
+    local limit = 1 + (counter * 13 + math.random(0, 500)) %% 500
+    local m = metrics[1 + (counter %% #metrics)]
+    body = string.format(
+      '{"entity":"driver","metrics":["%%s"],"group_by":["season","entity"],' ..
+      '"seasons":"%%d-%%d","limit":%%d}', m, first, last, limit)
+  end
+  return wrk.format(nil, "/v1/query", nil, body)
+end
+"""
+
+LUA_MIXED = """
+%(auth)s
+local counter = 0
+local paths = {"/ergast/f1/2023/driverStandings.json", "/v1/drivers?limit=30",
+               "/v1/races?season=2023", "/ergast/f1/2021/results.json?limit=100"}
+local body = '%(body)s'
+function request()
+  counter = counter + 1
+  if counter %% 3 == 0 then
+    wrk.headers["Content-Type"] = "application/json"
+    return wrk.format("POST", "/v1/query", nil, body)
+  end
+  return wrk.format("GET", paths[1 + (counter %% #paths)])
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    scenario: str
+    connections: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+    def row(self) -> str:
+        error_rate = self.errors / self.requests if self.requests else 0.0
+        return (
+            f"| {self.scenario} | {self.connections} | {self.requests_per_s:,.0f} | "
+            f"{self.p50_ms:,.1f} | {self.p99_ms:,.1f} | {self.requests:,} | "
+            f"{self.errors:,} ({error_rate:.2%}) |"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(
+    snapshot: Path, home: Path, workers: int, env: dict[str, str]
+) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    environment = os.environ | {
+        "P3_HOME": str(home),
+        "P3_SERVING_DUCKDB_PATH": str(snapshot),
+        "P3_API_PORT": str(port),
+        "P3_API_WORKERS": str(workers),
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "p3_api"],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)
+    raise SystemExit(f"the API did not become ready on {base} (is {snapshot} published?)")
+
+
+def parse_wrk(scenario: str, connections: int, output: str) -> WrkResult:
+    def ms(value: str) -> float:
+        number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()  # type: ignore[union-attr]
+        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)", output, re.M))
+    total = re.search(r"(\d+) requests in", output)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    return WrkResult(
+        scenario,
+        connections,
+        float(rps.group(1)) if rps else 0.0,
+        ms(latency["50"]) if "50" in latency else float("nan"),
+        ms(latency["99"]) if "99" in latency else float("nan"),
+        int(total.group(1)) if total else 0,
+        errors,
+    )
+
+
+def run_wrk(
+    base: str, scenario: str, connections: int, duration: int, script: Path | None, path: str = "/"
+) -> WrkResult:
+    threads = min(2, connections)
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
+    if script is not None:
+        command += ["-s", str(script)]
+    command.append(base + path)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    return parse_wrk(scenario, connections, done.stdout + done.stderr)
+
+
+def lua(folder: Path, name: str, template: str, *, uncached: bool = False, auth: str = "") -> Path:
+    path = folder / f"{name}.lua"
+    path.write_text(
+        template
+        % {
+            "body": json.dumps(CACHED_SPEC),
+            "uncached": "true" if uncached else "false",
+            "auth": auth,
+        }
+    )
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--snapshot", type=Path, default=REPO_ROOT / "data" / "serving.duckdb")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--auth-header", default="", help="e.g. 'X-API-Key: p3_...' for /v1 routes")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    if not args.snapshot.exists():
+        raise SystemExit(f"no published snapshot at {args.snapshot}: run `make run` first")
+    auth = ""
+    if args.auth_header:
+        name, _, value = args.auth_header.partition(":")
+        auth = f'wrk.headers["{name.strip()}"] = "{value.strip()}"'
+    with tempfile.TemporaryDirectory(prefix="p3-bench-api-") as tmp:
+        folder = Path(tmp)
+        # Limits far above what one machine can send: the benchmark measures serving, not 429s.
+        env = {
+            "P3_API_RATE_ANONYMOUS": "100000000/minute",
+            "P3_API_RATE_VIEWER": "100000000/minute",
+            "P3_API_RATE_ANALYST": "100000000/minute",
+            "P3_API_RATE_ADMIN": "100000000/minute",
+        }
+        process, base = start_server(args.snapshot, folder / "home", args.workers, env)
+        try:
+            results: list[WrkResult] = []
+            headers = {"Content-Type": "application/json"}
+            if args.auth_header:
+                name, _, value = args.auth_header.partition(":")
+                headers[name.strip()] = value.strip()
+            httpx.post(f"{base}/v1/query", json=CACHED_SPEC, headers=headers, timeout=30)
+            hot = httpx.get(f"{base}/ergast/f1/2023/driverStandings.json", timeout=30)
+            for connections in (50, 500):
+                if hot.status_code == 200:
+                    results.append(
+                        run_wrk(
+                            base,
+                            "ergast_hot",
+                            connections,
+                            args.duration,
+                            None,
+                            "/ergast/f1/2023/driverStandings.json",
+                        )  # fmt: skip
+                    )
+                cached = lua(folder, "cached", LUA_POST, auth=auth)
+                results.append(run_wrk(base, "query_cached", connections, args.duration, cached))
+                uncached = lua(folder, "uncached", LUA_POST, uncached=True, auth=auth)
+                results.append(
+                    run_wrk(base, "query_uncached", connections, args.duration, uncached)
+                )
+            mixed = lua(folder, "mixed", LUA_MIXED, auth=auth)
+            results.append(run_wrk(base, "mixed", 1000, args.duration, mixed))
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+    header = (
+        f"API benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+        f"{args.workers} workers, wrk {args.duration}s per scenario, snapshot {args.snapshot.name}\n\n"
+        "| scenario | connections | req/s | p50 ms | p99 ms | requests | errors |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n"
+    )
+    table = header + "\n".join(r.row() for r in results) + "\n"
+    print(table)
+    RESULTS.write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
