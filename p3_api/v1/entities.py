@@ -17,6 +17,7 @@ from ..response_cache import Entry, cache_control, request_key, respond
 router = APIRouter(prefix="/v1", tags=["entities"])
 
 MAX_PAGE = 1000
+MAX_OFFSET = 10_000_000  # far beyond any list; bounds the value handed to SQL
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def _route(name: str) -> None:
         q: Annotated[str | None, Query(max_length=100, description="Search text.")] = None,
         season: Annotated[int | None, Query(ge=1950, le=2100)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 30,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> Response:
         engine = request.app.state.snapshot.engine
 
