@@ -4,6 +4,7 @@ published snapshot, and helpers to start more of them."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 
@@ -87,6 +89,16 @@ def launch(snapshot: Path, folder: Path, *, workers: int = 2, **env: str) -> Api
             server.stop()
             raise AssertionError(f"the API did not start:\n{server.output()}")
         time.sleep(0.3)
+
+
+def publish_copy(source: Path, served: Path, build: str) -> None:
+    """Publish ``source`` at ``served`` under build id ``build`` as publish_snapshot does: write
+    a new file beside the served one, then ``os.replace`` it over it."""
+    staged = served.with_name(f"{build}.staged.duckdb")
+    shutil.copyfile(source, staged)
+    with duckdb.connect(str(staged)) as con:
+        con.execute("update p3_meta.build set build_id = ?", [build])
+    staged.replace(served)
 
 
 StartApi = Callable[..., ApiServer]

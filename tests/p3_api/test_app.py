@@ -7,13 +7,12 @@ import shutil
 import time
 from pathlib import Path
 
-import duckdb
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from tests.fixtures.snapshots import PublishedSnapshot
 
-from .conftest import ApiServer, StartApi
+from .conftest import ApiServer, StartApi, publish_copy
 
 SPEC = {"entity": "driver", "metrics": ["wins", "podiums"], "limit": 5, "order_by": ["-wins"]}
 
@@ -103,12 +102,7 @@ def test_a_newly_published_snapshot_is_served_without_a_restart(
     server = start_api(served, workers=1)
     with server.client() as client:
         before = client.post("/v1/query", json=SPEC).headers["x-p3-build"]
-        # A publish: a new file (another build id) replaces the old one atomically.
-        staged = tmp_path / "staged.duckdb"
-        shutil.copyfile(snapshot.path, staged)
-        with duckdb.connect(str(staged)) as con:
-            con.execute("update p3_meta.build set build_id = 'republished'")
-        staged.replace(served)  # what publish_snapshot's os.replace does
+        publish_copy(snapshot.path, served, "republished")
         published = time.monotonic()
         # Cached answers of the old build are dropped within the watcher's half second.
         while (after := client.post("/v1/query", json=SPEC)).headers["x-p3-build"] != "republished":

@@ -7,26 +7,16 @@ import threading
 import time
 from pathlib import Path
 
-import duckdb
 import httpx
 
 from tests.fixtures.snapshots import PublishedSnapshot
 
-from .conftest import StartApi
+from .conftest import StartApi, publish_copy
 
 SPECS = [
     {"entity": "driver", "metrics": ["wins"], "limit": n, "order_by": ["-wins"]}
     for n in range(1, 40)
 ]
-
-
-def publish(source: Path, served: Path, folder: Path, build: str) -> None:
-    """What publish_snapshot does: write a new file beside the served one, then os.replace it."""
-    staged = folder / f"{build}.duckdb"
-    shutil.copyfile(source, staged)
-    with duckdb.connect(str(staged)) as con:
-        con.execute("update p3_meta.build set build_id = ?", [build])
-    staged.replace(served)
 
 
 def test_no_request_fails_while_snapshots_are_published(
@@ -64,7 +54,7 @@ def test_no_request_fails_while_snapshots_are_published(
     try:
         for n in range(5):
             time.sleep(0.6)
-            publish(snapshot.path, served, tmp_path, f"publish{n}")
+            publish_copy(snapshot.path, served, f"publish{n}")
         time.sleep(1.2)
     finally:
         stop.set()

@@ -7,13 +7,12 @@ import shutil
 import time
 from pathlib import Path
 
-import duckdb
 import httpx
 
 from p3_api.response_cache import Entry, ResponseL1, etag, matches, request_key
 from tests.fixtures.snapshots import PublishedSnapshot
 
-from .conftest import StartApi
+from .conftest import StartApi, publish_copy
 from .test_metrics import samples
 
 SPEC = {"entity": "constructor", "metrics": ["wins"], "limit": 3, "order_by": ["-wins"]}
@@ -84,11 +83,7 @@ def test_a_publish_reaches_every_process_within_a_second(
     clients = [server.client() for server in servers]
     old = {c.post("/v1/query", json=SPEC).headers["x-p3-build"] for c in clients}
     assert {c.post("/v1/query", json=SPEC).headers["x-p3-build"] for c in clients} == old  # L1
-    staged = tmp_path / "staged.duckdb"
-    shutil.copyfile(snapshot.path, staged)
-    with duckdb.connect(str(staged)) as con:
-        con.execute("update p3_meta.build set build_id = 'flipped'")
-    staged.replace(served)
+    publish_copy(snapshot.path, served, "flipped")
     time.sleep(1.0)
     after = [c.post("/v1/query", json=SPEC) for c in clients]
     for client in clients:
