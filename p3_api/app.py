@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from p3_common.settings import Settings, get_settings
 
-from . import health, metrics
+from . import ergast, health, metrics
 from .body_limit import BodySizeLimit
 from .config import ApiSettings
 from .problems import install_problem_handlers
@@ -63,4 +63,5 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.include_router(query.router)
     app.include_router(entities.router)
     app.include_router(cache.router)
+    app.include_router(ergast.router)
     return app

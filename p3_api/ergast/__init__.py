@@ -1,0 +1,5 @@
+"""The Ergast-compatible read API under ``/ergast/f1/``: grammar, queries, shapes, router."""
+
+from .router import router
+
+__all__ = ["router"]

@@ -1,0 +1,511 @@
+"""The SQL behind each Ergast resource, over the published marts: ``fetch(cursor, request)``.
+
+Every request value is a bound parameter; the SQL text is built only from the fragments below.
+Event resources (results, sprint, qualifying, laps, pitstops, standings) page their innermost rows
+(as Ergast does), entity resources page entities; ``total`` counts what is paged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .grammar import ErgastRequest
+
+RACE = (
+    "ra.season, ra.round, ra.url as race_url, ra.race_name, ra.race_date, "
+    "ra.race_start_time_utc, ci.circuit_ref, ci.url as circuit_url, ci.circuit_name, "
+    "ci.latitude, ci.longitude, ci.location, ci.country"
+)
+SCHEDULE = (
+    "ra.fp1_date, ra.fp1_time_utc, ra.fp2_date, ra.fp2_time_utc, ra.fp3_date, ra.fp3_time_utc, "
+    "ra.qualifying_date, ra.qualifying_time_utc, ra.sprint_date, ra.sprint_time_utc"
+)
+DRIVER = (
+    "d.driver_ref, d.permanent_number, d.driver_code, d.url as driver_url, d.forename, "
+    "d.surname, d.date_of_birth, d.nationality as driver_nationality"
+)
+CONSTRUCTOR = (
+    "co.constructor_ref, co.url as constructor_url, co.constructor_name, "
+    "co.nationality as constructor_nationality"
+)
+CIRCUIT = "ci.circuit_ref, ci.url as circuit_url, ci.circuit_name, ci.latitude, ci.longitude, "
+CIRCUIT += "ci.location, ci.country"
+
+RACES_JOIN = "join marts.dim_circuits ci on ci.circuit_id = ra.circuit_id"
+PEOPLE_JOIN = (
+    "join marts.dim_drivers d on d.driver_id = {t}.driver_id "
+    "join marts.dim_constructors co on co.constructor_id = {t}.constructor_id"
+)
+
+
+class BadRequest(Exception):
+    """A well-formed path asking a combination this API does not answer (400)."""
+
+
+@dataclass
+class Where:
+    """``and``-ed SQL conditions and their bound parameters, in order."""
+
+    conditions: list[str] = field(default_factory=list)
+    params: list[object] = field(default_factory=list)
+
+    def add(self, condition: str, *params: object) -> None:
+        self.conditions.append(condition)
+        self.params.extend(params)
+
+    def sql(self) -> str:
+        return " and ".join(self.conditions) or "true"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The request with ``current``/``last``/``next`` resolved; ``empty`` when nothing can match."""
+
+    season: int | None
+    round: int | None
+    empty: bool = False
+
+
+@dataclass
+class Answer:
+    """What a resource answers: the total over all pages and this page's rows."""
+
+    total: int
+    rows: list[dict[str, Any]]
+    scope: Scope
+
+
+# Which filters each resource honours (beyond season, round, circuit); others are a 400.
+RESULT_FILTERS = {"driver", "constructor", "grid", "position", "fastest", "status"}
+ENTITY_FILTERS = {"circuit"} | RESULT_FILTERS | {"driver_standing", "constructor_standing"}
+ALLOWED: dict[str, set[str]] = {
+    "seasons": ENTITY_FILTERS,
+    "circuits": ENTITY_FILTERS - {"driver_standing", "constructor_standing"},
+    "races": ENTITY_FILTERS - {"driver_standing", "constructor_standing"},
+    "drivers": ENTITY_FILTERS - {"constructor_standing"},
+    "constructors": ENTITY_FILTERS - {"driver_standing"},
+    "status": {"circuit"} | RESULT_FILTERS,
+    "results": {"circuit"} | RESULT_FILTERS,
+    "sprint": {"circuit", "driver", "constructor", "grid", "sprint_position", "status"},
+    "qualifying": {"circuit", "driver", "constructor", "qualifying_position"},
+    "laps": {"driver", "constructor", "lap"},
+    "pitstops": {"driver", "lap", "stop"},
+    "driverStandings": {"driver", "driver_standing"},
+    "constructorStandings": {"constructor", "constructor_standing"},
+}
+
+
+def resolve(cursor: Any, request: ErgastRequest) -> Scope:
+    """The season and round numbers ``current``, ``last`` and ``next`` stand for.
+
+    ``current`` is the latest season on the published calendar; ``last`` the latest round of the
+    season with race results; ``next`` the round after it.
+    """
+    season = request.season
+    if season == "current":
+        season = cursor.execute("select max(season) from marts.dim_races").fetchone()[0]
+        if season is None:
+            return Scope(None, None, empty=True)
+    assert season is None or isinstance(season, int)
+    round_ = request.round
+    if round_ in ("last", "next"):
+        (last,) = cursor.execute(
+            "select max(round) from marts.fct_race_results where season = ?", [season]
+        ).fetchone()
+        if round_ == "last":
+            if last is None:
+                return Scope(season, None, empty=True)
+            round_ = last
+        else:
+            round_ = (last or 0) + 1
+    assert round_ is None or isinstance(round_, int)
+    return Scope(season, round_)
+
+
+def race_scope(where: Where, request: ErgastRequest, scope: Scope) -> None:
+    """Season, round and circuit conditions on ``ra`` (dim_races) and ``ci`` (dim_circuits)."""
+    if scope.season is not None:
+        where.add("ra.season = ?", scope.season)
+    if scope.round is not None:
+        where.add("ra.round = ?", scope.round)
+    if request.circuit is not None:
+        where.add("ci.circuit_ref = ?", request.circuit)
+
+
+def people_scope(where: Where, request: ErgastRequest) -> None:
+    """Driver and constructor conditions on ``d`` and ``co``."""
+    if request.driver is not None:
+        where.add("d.driver_ref = ?", request.driver)
+    if request.constructor is not None:
+        where.add("co.constructor_ref = ?", request.constructor)
+
+
+def result_scope(where: Where, request: ErgastRequest, table: str = "re") -> None:
+    """Grid, finishing position, fastest-lap rank and status conditions on a results table."""
+    people_scope(where, request)
+    if request.grid is not None:
+        where.add(f"{table}.grid = ?", request.grid)
+    if request.position is not None:
+        where.add(f"{table}.position_order = ?", request.position)
+    if request.fastest is not None:
+        where.add(f"{table}.fastest_lap_rank = ?", request.fastest)
+    if request.status is not None:
+        where.add(f"{table}.status_id = ?", request.status)
+
+
+def fetch(cursor: Any, request: ErgastRequest) -> Answer:
+    """The answer to ``request`` on ``cursor`` (a read-only snapshot cursor)."""
+    unsupported = request.given() - ALLOWED[request.resource]
+    if unsupported:
+        raise BadRequest(
+            f"{request.resource} cannot be filtered by {', '.join(sorted(unsupported))}"
+        )
+    if request.resource in ("laps", "pitstops") and (
+        request.season is None or request.round is None
+    ):
+        raise BadRequest(f"{request.resource} need a season and a round")
+    scope = resolve(cursor, request)
+    if scope.empty:
+        return Answer(0, [], scope)
+    total, rows = RESOURCE_QUERIES[request.resource](cursor, request, scope)
+    return Answer(total, rows, scope)
+
+
+def _page(
+    cursor: Any, select: str, body: str, order: str, params: list[object], request: ErgastRequest
+) -> tuple[int, list[dict[str, Any]]]:
+    (total,) = cursor.execute(f"select count(*) from (select {select} {body})", params).fetchone()
+    result = cursor.execute(
+        f"select {select} {body} order by {order} limit ? offset ?",
+        [*params, request.limit, request.offset],
+    )
+    names = [d[0] for d in result.description]
+    return int(total), [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def _results_exist(request: ErgastRequest, scope: Scope, link: str) -> Where:
+    """``exists`` over race results in scope, linked to the outer entity by ``link``."""
+    inner = Where()
+    race_scope(inner, request, scope)
+    result_scope(inner, request)
+    inner.add(link)
+    outer = Where()
+    outer.add(
+        "exists (select 1 from marts.fct_race_results re "
+        "join marts.dim_races ra on ra.race_id = re.race_id "
+        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='re')} where {inner.sql()})",
+        *inner.params,
+    )
+    return outer
+
+
+def _races_exist(request: ErgastRequest, scope: Scope, link: str) -> Where:
+    """``exists`` over calendar races in scope (no results needed), linked by ``link``."""
+    inner = Where()
+    race_scope(inner, request, scope)
+    inner.add(link)
+    outer = Where()
+    outer.add(
+        f"exists (select 1 from marts.dim_races ra {RACES_JOIN} where {inner.sql()})",
+        *inner.params,
+    )
+    return outer
+
+
+def _standing_exists(
+    request: ErgastRequest, scope: Scope, kind: str, link: str, *link_params: object
+) -> Where:
+    """``exists`` over the final (or the given round's) standings at the requested position."""
+    table, position = (
+        ("fct_driver_standings", request.driver_standing)
+        if kind == "driver"
+        else ("fct_constructor_standings", request.constructor_standing)
+    )
+    inner = Where()
+    inner.add("st.position = ?", position)
+    if scope.season is not None:
+        inner.add("st.season = ?", scope.season)
+    if scope.round is not None:
+        inner.add("st.round = ?", scope.round)
+    else:
+        inner.add("st.is_latest_round")
+    inner.add(link, *link_params)
+    outer = Where()
+    outer.add(f"exists (select 1 from marts.{table} st where {inner.sql()})", *inner.params)
+    return outer
+
+
+def _entity_where(
+    request: ErgastRequest, scope: Scope, *, results_link: str, races_link: str | None
+) -> Where:
+    """Conditions tying an entity to the races, results and standings the request selects."""
+    where = Where()
+    by_results = bool(request.given() & RESULT_FILTERS)
+    by_races = scope.season is not None or scope.round is not None or request.circuit is not None
+    if by_results or (by_races and races_link is None):
+        part = _results_exist(request, scope, results_link)
+        where.add(part.sql(), *part.params)
+    elif by_races and races_link is not None:
+        part = _races_exist(request, scope, races_link)
+        where.add(part.sql(), *part.params)
+    return where
+
+
+def _drivers(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = _entity_where(
+        request, scope, results_link="re.driver_id = x.driver_id", races_link=None
+    )
+    if request.driver is not None:
+        where.add("x.driver_ref = ?", request.driver)
+    if request.driver_standing is not None:
+        part = _standing_exists(request, scope, "driver", "st.driver_id = x.driver_id")
+        where.add(part.sql(), *part.params)
+    select = DRIVER.replace("d.", "x.")
+    body = f"from marts.dim_drivers x where {where.sql()}"
+    return _page(cursor, select, body, "x.driver_ref", where.params, request)
+
+
+def _constructors(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = _entity_where(
+        request, scope, results_link="re.constructor_id = x.constructor_id", races_link=None
+    )
+    if request.constructor is not None:
+        where.add("x.constructor_ref = ?", request.constructor)
+    if request.constructor_standing is not None:
+        link = "st.constructor_id = x.constructor_id"
+        part = _standing_exists(request, scope, "constructor", link)
+        where.add(part.sql(), *part.params)
+    select = CONSTRUCTOR.replace("co.", "x.")
+    body = f"from marts.dim_constructors x where {where.sql()}"
+    return _page(cursor, select, body, "x.constructor_ref", where.params, request)
+
+
+def _circuits(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = _entity_where(
+        request,
+        scope,
+        results_link="ra.circuit_id = x.circuit_id",
+        races_link="ra.circuit_id = x.circuit_id",
+    )
+    select = CIRCUIT.replace("ci.", "x.")
+    body = f"from marts.dim_circuits x where {where.sql()}"
+    return _page(cursor, select, body, "x.circuit_ref", where.params, request)
+
+
+def _seasons(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = _entity_where(
+        request, scope, results_link="ra.season = x.season", races_link="ra.season = x.season"
+    )
+    # Seasons the driver (constructor) of the path finished at the standings position.
+    if request.driver_standing is not None:
+        link, params = "st.season = x.season", []
+        if request.driver is not None:
+            link += " and st.driver_id in (select driver_id from marts.dim_drivers where driver_ref = ?)"
+            params.append(request.driver)
+        part = _standing_exists(request, scope, "driver", link, *params)
+        where.add(part.sql(), *part.params)
+    if request.constructor_standing is not None:
+        link, params = "st.season = x.season", []
+        if request.constructor is not None:
+            link += (
+                " and st.constructor_id in "
+                "(select constructor_id from marts.dim_constructors where constructor_ref = ?)"
+            )
+            params.append(request.constructor)
+        part = _standing_exists(request, scope, "constructor", link, *params)
+        where.add(part.sql(), *part.params)
+    body = f"from marts.dim_seasons x where {where.sql()}"
+    return _page(cursor, "x.season, x.url", body, "x.season", where.params, request)
+
+
+def _races(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = Where()
+    race_scope(where, request, scope)
+    if request.given() & RESULT_FILTERS:
+        part = _results_exist(request, scope, "ra.race_id = x.race_id")
+        where.add(part.sql(), *part.params)
+    body = f"from marts.dim_races ra {RACES_JOIN} where {where.sql()}"
+    return _page(cursor, f"{RACE}, {SCHEDULE}", body, "ra.season, ra.round", where.params, request)
+
+
+def _status(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = Where()
+    race_scope(where, request, scope)
+    result_scope(where, request)
+    body = (
+        f"from marts.fct_race_results re join marts.dim_races ra on ra.race_id = re.race_id "
+        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='re')} where {where.sql()} "
+        "group by re.status_id, re.status"
+    )
+    select = "re.status_id, count(*) as count, re.status"
+    return _page(cursor, select, body, "re.status_id", where.params, request)
+
+
+def _results(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = Where()
+    race_scope(where, request, scope)
+    result_scope(where, request)
+    select = (
+        f"{RACE}, {DRIVER}, {CONSTRUCTOR}, re.car_number, re.position_order, re.position_text, "
+        "re.points, re.grid, re.laps, re.status, re.race_time, re.race_time_ms, re.fastest_lap, "
+        "re.fastest_lap_rank, re.fastest_lap_time_ms, re.fastest_lap_speed_kph"
+    )
+    body = (
+        f"from marts.fct_race_results re join marts.dim_races ra on ra.race_id = re.race_id "
+        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='re')} where {where.sql()}"
+    )
+    order = "ra.season, ra.round, re.position_order"
+    return _page(cursor, select, body, order, where.params, request)
+
+
+def _sprint(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = Where()
+    race_scope(where, request, scope)
+    people_scope(where, request)
+    if request.grid is not None:
+        where.add("sr.grid = ?", request.grid)
+    if request.sprint_position is not None:
+        where.add("sr.position_order = ?", request.sprint_position)
+    if request.status is not None:
+        where.add("sr.status_id = ?", request.status)
+    select = (
+        f"{RACE}, {DRIVER}, {CONSTRUCTOR}, sr.car_number, sr.position_order, sr.position_text, "
+        "sr.points, sr.grid, sr.laps, sr.status, sr.sprint_time as race_time, "
+        "sr.sprint_time_ms as race_time_ms, sr.fastest_lap, sr.fastest_lap_time_ms"
+    )
+    body = (
+        f"from marts.fct_sprint_results sr join marts.dim_races ra on ra.race_id = sr.race_id "
+        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='sr')} where {where.sql()}"
+    )
+    order = "ra.season, ra.round, sr.position_order"
+    return _page(cursor, select, body, order, where.params, request)
+
+
+def _qualifying(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = Where()
+    race_scope(where, request, scope)
+    people_scope(where, request)
+    if request.qualifying_position is not None:
+        where.add("q.qualifying_position = ?", request.qualifying_position)
+    select = (
+        f"{RACE}, {DRIVER}, {CONSTRUCTOR}, q.car_number, q.qualifying_position, "
+        "q.q1_ms, q.q2_ms, q.q3_ms"
+    )
+    body = (
+        f"from marts.fct_qualifying q join marts.dim_races ra on ra.race_id = q.race_id "
+        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='q')} where {where.sql()}"
+    )
+    order = "ra.season, ra.round, q.qualifying_position nulls last, d.driver_ref"
+    return _page(cursor, select, body, order, where.params, request)
+
+
+def _laps(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = Where()
+    race_scope(where, request, scope)
+    people_scope(where, request)
+    if request.lap is not None:
+        where.add("lt.lap = ?", request.lap)
+    select = f"{RACE}, d.driver_ref, lt.lap, lt.position, lt.lap_time_ms"
+    body = (
+        f"from marts.fct_lap_times lt join marts.dim_races ra on ra.race_id = lt.race_id "
+        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='lt')} where {where.sql()}"
+    )
+    order = "ra.season, ra.round, lt.lap, lt.position"
+    return _page(cursor, select, body, order, where.params, request)
+
+
+def _pitstops(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = Where()
+    race_scope(where, request, scope)
+    if request.driver is not None:
+        where.add("d.driver_ref = ?", request.driver)
+    if request.lap is not None:
+        where.add("ps.lap = ?", request.lap)
+    if request.stop is not None:
+        where.add("ps.stop = ?", request.stop)
+    select = f"{RACE}, d.driver_ref, ps.lap, ps.stop, ps.stop_time_local, ps.duration_ms"
+    body = (
+        f"from marts.fct_pit_stops ps join marts.dim_races ra on ra.race_id = ps.race_id "
+        f"{RACES_JOIN} join marts.dim_drivers d on d.driver_id = ps.driver_id where {where.sql()}"
+    )
+    # Ergast lists a race's stops in the order they happened.
+    order = "ra.season, ra.round, ps.stop_time_local, ps.lap, ps.stop, d.driver_ref"
+    return _page(cursor, select, body, order, where.params, request)
+
+
+def _driver_standings(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[dict]]:
+    where = _standings_where(request, scope)
+    if request.driver is not None:
+        where.add("d.driver_ref = ?", request.driver)
+    if request.driver_standing is not None:
+        where.add("st.position = ?", request.driver_standing)
+    # The constructors a driver raced for in the season up to the round, first one first.
+    constructors = (
+        "(select list(struct_pack(constructor_ref := c.constructor_ref, "
+        "constructor_url := c.url, constructor_name := c.constructor_name, "
+        "constructor_nationality := c.nationality) order by f.first_round, c.constructor_ref) "
+        "from (select r.constructor_id, min(r.round) as first_round "
+        "from marts.fct_race_results r where r.season = st.season and r.round <= st.round "
+        "and r.driver_id = st.driver_id group by r.constructor_id) f "
+        "join marts.dim_constructors c on c.constructor_id = f.constructor_id) as constructors"
+    )
+    select = (
+        f"st.season, st.round, st.position, st.position_text, st.points, st.wins, {DRIVER}, "
+        f"{constructors}"
+    )
+    body = (
+        "from marts.fct_driver_standings st join marts.dim_drivers d on d.driver_id = st.driver_id "
+        f"where {where.sql()}"
+    )
+    order = "st.season, st.round, st.position, d.driver_ref"
+    return _page(cursor, select, body, order, where.params, request)
+
+
+def _constructor_standings(
+    cursor: Any, request: ErgastRequest, scope: Scope
+) -> tuple[int, list[dict]]:
+    where = _standings_where(request, scope)
+    if request.constructor is not None:
+        where.add("co.constructor_ref = ?", request.constructor)
+    if request.constructor_standing is not None:
+        where.add("st.position = ?", request.constructor_standing)
+    select = (
+        f"st.season, st.round, st.position, st.position_text, st.points, st.wins, {CONSTRUCTOR}"
+    )
+    body = (
+        "from marts.fct_constructor_standings st "
+        "join marts.dim_constructors co on co.constructor_id = st.constructor_id "
+        f"where {where.sql()}"
+    )
+    order = "st.season, st.round, st.position, co.constructor_ref"
+    return _page(cursor, select, body, order, where.params, request)
+
+
+def _standings_where(request: ErgastRequest, scope: Scope) -> Where:
+    where = Where()
+    if scope.season is not None:
+        where.add("st.season = ?", scope.season)
+    if scope.round is not None:
+        where.add("st.round = ?", scope.round)
+    else:
+        # Without a round: each season's standings after its latest round.
+        where.add("st.is_latest_round")
+    return where
+
+
+RESOURCE_QUERIES = {
+    "seasons": _seasons,
+    "circuits": _circuits,
+    "races": _races,
+    "constructors": _constructors,
+    "drivers": _drivers,
+    "status": _status,
+    "results": _results,
+    "sprint": _sprint,
+    "qualifying": _qualifying,
+    "laps": _laps,
+    "pitstops": _pitstops,
+    "driverStandings": _driver_standings,
+    "constructorStandings": _constructor_standings,
+}
