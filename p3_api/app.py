@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from p3_common.settings import Settings, get_settings
 
 from . import ergast, health, metrics
+from .auth.guard import Guard, enforce
+from .auth.router import router as oauth_router
 from .body_limit import BodySizeLimit
 from .config import ApiSettings
 from .problems import install_problem_handlers
+from .ratelimit import RateLimitHeaders
 from .snapshot import SnapshotService
 from .v1 import cache, entities, query
 
@@ -31,6 +34,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     snapshot = SnapshotService(
         settings, pool_size=api.snapshot_pool_size, l1_bytes=api.l1_cache_bytes
     )
+    guard = Guard.from_settings(settings, api)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,12 +47,15 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(enforce)],  # every route's access rule: p3_api.auth.policy
     )
     app.state.settings = settings
     app.state.api = api
     app.state.snapshot = snapshot
+    app.state.guard = guard
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(metrics.RequestMetrics)
     if api.cors_origins:
         app.add_middleware(
@@ -60,6 +67,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         )
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(oauth_router)
     app.include_router(query.router)
     app.include_router(entities.router)
     app.include_router(cache.router)

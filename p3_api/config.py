@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, PositiveInt
+from limits import parse as parse_rate
+from pydantic import AfterValidator, BeforeValidator, Field, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -13,6 +14,15 @@ def _csv(value: object) -> object:
     if isinstance(value, str):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
+
+
+def _rate(value: str) -> str:
+    # "60/minute", "10 per second", "1000/hour": what the limits library parses; fail at startup.
+    parse_rate(value)
+    return value
+
+
+Rate = Annotated[str, AfterValidator(_rate)]
 
 
 class ApiSettings(BaseSettings):
@@ -40,3 +50,37 @@ class ApiSettings(BaseSettings):
         ge=0,
         description="Cache-Control max-age of GET answers; clients revalidate with the ETag after.",
     )
+    auth_enabled: bool = Field(
+        default=True,
+        description="Require credentials and roles (see the route table); false lets every caller "
+        "act as admin, for local development only.",
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="HS256 key of the access tokens /oauth/token issues; unset = a random key "
+        "made once in $P3_HOME/api/jwt_secret (mode 0600) and shared by every worker.",
+    )
+    jwt_issuer: str = Field(default="p3", description="`iss` of the tokens the API issues.")
+    jwt_audience: str = Field(default="p3-api", description="`aud` of the tokens the API issues.")
+    token_ttl_seconds: int = Field(
+        default=900, ge=60, le=86400, description="Lifetime of an issued access token (seconds)."
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="Issuer (`iss`) of an external identity provider's tokens."
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="Audience (`aud`) the external provider's tokens must carry."
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None, description="JWKS URL of the external provider's signing keys."
+    )
+    rate_limits_enabled: bool = Field(
+        default=True, description="Limit requests per credential (per client IP if anonymous)."
+    )
+    rate_anonymous: Rate = Field(
+        default="60/minute", description="Requests an anonymous client IP may make."
+    )
+    rate_viewer: Rate = Field(default="300/minute", description="Requests a viewer may make.")
+    rate_analyst: Rate = Field(default="600/minute", description="Requests an analyst may make.")
+    rate_admin: Rate = Field(default="1200/minute", description="Requests an admin may make.")

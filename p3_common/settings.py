@@ -116,6 +116,10 @@ class Settings(BaseSettings):
         default=None, description="Redis URL for the query cache; unset = embedded file cache."
     )
     cache_dir: Path | None = Field(default=None, description="Embedded cache folder.")
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the API key store; unset = SQLite under P3_HOME/api.",
+    )
     mlflow_tracking_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "P3_MLFLOW_TRACKING_URI"),

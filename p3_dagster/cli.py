@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from p3_api.cli import app as api_keys_app
 from p3_common.settings import Settings, SettingsError, get_settings
 from p3_query.cache.cli import app as cache_app
 from p3_query.cli import query_command
@@ -110,6 +111,7 @@ def _ranges(seasons: list[int]) -> str:
 
 app.command("query")(query_command)
 app.add_typer(cache_app, name="cache")
+app.add_typer(api_keys_app, name="api-keys")
 
 
 if __name__ == "__main__":
