@@ -15,10 +15,10 @@ from .auth.guard import Guard, enforce
 from .auth.router import router as oauth_router
 from .body_limit import BodySizeLimit
 from .config import ApiSettings
-from .problems import install_problem_handlers
+from .problems import UnexpectedErrors, install_problem_handlers
 from .ratelimit import RateLimitHeaders
 from .snapshot import SnapshotService
-from .v1 import cache, entities, query
+from .v1 import cache, entities, ml, query
 
 DESCRIPTION = """\
 P3 serves the published snapshot of its F1 warehouse: an **Ergast-compatible** read API under
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.state.snapshot = snapshot
     app.state.guard = guard
     install_problem_handlers(app)
+    app.add_middleware(UnexpectedErrors)  # innermost: whatever a route raises ends as a 500 problem
     app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(metrics.RequestMetrics)
@@ -63,7 +64,14 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             allow_origins=list(api.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-API-Key"],
-            expose_headers=["ETag", "X-P3-Build", "RateLimit-Limit", "RateLimit-Remaining"],
+            expose_headers=[
+                "ETag",
+                "X-P3-Build",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "Retry-After",
+            ],
         )
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -71,5 +79,6 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.include_router(query.router)
     app.include_router(entities.router)
     app.include_router(cache.router)
+    app.include_router(ml.router)
     app.include_router(ergast.router)
     return app

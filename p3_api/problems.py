@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("p3.api")
 
@@ -85,8 +86,37 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
         return problem_response(request, 422, detail, errors=errors)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Logged with its traceback for operators; the client gets a plain problem.
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(request, 500, "internal error; the request was logged")
+
+class UnexpectedErrors:
+    """Any exception a route or middleware lets escape becomes a logged ``500`` problem document.
+
+    Not ``app.exception_handler(Exception)``: Starlette answers through that handler and then
+    re-raises, and uvicorn drops the keep-alive connection, so a client can see a reset instead
+    of the 500. Catching here ends the request cleanly.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            # Logged with its traceback for operators; the client gets a plain problem.
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # half a response is out: only closing the connection is honest
+            request = Request(scope)
+            response = problem_response(request, 500, "internal error; the request was logged")
+            await response(scope, receive, send)

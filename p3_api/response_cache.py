@@ -6,8 +6,8 @@ and tagged with the build they were read from. L2: the query cache shared by eve
 which ``/v1/query`` reads through ``CachedEngine``.
 
 Keeping L1 in sync across processes: every process watches, twice a second, the published
-snapshot's build id and the query cache's current build (``p3:current``); an L1 entry of any
-other build is dropped within that half second. Polling one stat and one Redis GET per process
+snapshot's build id, the query cache's current build (``p3:current``) and the ML outputs'
+build; an L1 entry of any other build is dropped within that half second. Polling one stat and one Redis GET per process
 replaces a pub/sub subscription: same bound, nothing to reconnect when Redis restarts, and it
 works without Redis.
 """
@@ -18,7 +18,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fastapi import Request, Response
@@ -102,23 +102,18 @@ def etag(build_id: str, key: str) -> str:
 
 
 class BuildWatcher:
-    """Keeps ``l1`` to the builds being served: the snapshot's and the query cache's current one."""
+    """Keeps ``l1`` to the builds being served: the snapshot's, the query cache's current one and
+    the ML outputs' (each read by one of ``readers``)."""
 
-    def __init__(
-        self,
-        l1: ResponseL1,
-        snapshot_build: Callable[[], str | None],
-        cache_build: Callable[[], str | None],
-    ) -> None:
+    def __init__(self, l1: ResponseL1, readers: Sequence[Callable[[], str | None]]) -> None:
         self.l1 = l1
-        self.snapshot_build = snapshot_build
-        self.cache_build = cache_build
+        self.readers = tuple(readers)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def check(self) -> set[str]:
         """Drop L1 entries of builds no longer served; returns the builds served now."""
-        builds = {b for b in (_quietly(self.snapshot_build), _quietly(self.cache_build)) if b}
+        builds = {b for b in (_quietly(read) for read in self.readers) if b}
         if builds:
             dropped = self.l1.keep_builds(builds)
             if dropped:

@@ -9,14 +9,37 @@ started on; nothing here restarts or waits. Everything opens lazily, so the API 
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 
 from p3_common.settings import Settings
+from p3_common.snapshot import read_snapshot
 from p3_query.cache import QueryCache, open_cache
 from p3_query.cache.engine_adapter import CachedEngine
 from p3_query.engine import Engine
 
 from .response_cache import BuildWatcher, ResponseL1
+
+
+class PublishedFile:
+    """The build id of a published file, re-read only when the file is replaced (a stat a call)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._seen: tuple[tuple[int, int, int], str] | None = None
+
+    def build_id(self) -> str | None:
+        if self.path is None:
+            return None
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        identity = (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
+        if self._seen is None or self._seen[0] != identity:
+            self._seen = (identity, read_snapshot(self.path).build_id)
+        return self._seen[1]
 
 
 class SnapshotService:
@@ -32,8 +55,14 @@ class SnapshotService:
         self._cache: QueryCache | None = None
         self._cached: CachedEngine | None = None
         self._lock = threading.Lock()
+        self.ml_outputs = PublishedFile(settings.ml_snapshot_path)
         self.watcher = BuildWatcher(
-            self.responses, lambda: self.engine.build_id, lambda: self.query_cache.current_build()
+            self.responses,
+            [
+                lambda: self.engine.build_id,
+                lambda: self.query_cache.current_build(),
+                self.ml_outputs.build_id,
+            ],
         )
 
     @property

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         description="The live DuckDB warehouse file; default $P3_HOME/warehouse.duckdb.",
     )
     serving_duckdb_path: Path | None = None
+    ml_snapshot_path: Path | None = Field(
+        default=None,
+        description="The published read-only file of the ML outputs (predictions, anomalies, "
+        "profiles); default $P3_HOME/serving_ml.duckdb.",
+    )
     source: SourceKind = "demo"
     ergast_dir: Path | None = None
     jolpica_url: AnyHttpUrl = AnyHttpUrl(JOLPICA_BASE_URL)
@@ -149,7 +154,13 @@ class Settings(BaseSettings):
         return text
 
     @field_validator(
-        "home", "warehouse_path", "serving_duckdb_path", "ergast_dir", "cache_dir", mode="after"
+        "home",
+        "warehouse_path",
+        "serving_duckdb_path",
+        "ml_snapshot_path",
+        "ergast_dir",
+        "cache_dir",
+        mode="after",
     )
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
@@ -162,6 +173,8 @@ class Settings(BaseSettings):
             object.__setattr__(self, "warehouse_path", self.home / "warehouse.duckdb")
         if self.serving_duckdb_path is None:
             object.__setattr__(self, "serving_duckdb_path", self.home / "serving.duckdb")
+        if self.ml_snapshot_path is None:
+            object.__setattr__(self, "ml_snapshot_path", self.home / "serving_ml.duckdb")
         if self.cache_dir is None:
             object.__setattr__(self, "cache_dir", self.home / "cache")
         if self.mlflow_tracking_uri is None:

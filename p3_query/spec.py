@@ -450,7 +450,7 @@ def _read_text(path: Path) -> str:
 
 
 def _yaml(text: str, what: str) -> Any:
-    import yaml  # only needed for YAML specs
+    import yaml  # type: ignore[import-untyped]  # PyYAML ships no types; only YAML specs need it
 
     class _LimitedLoader(yaml.SafeLoader):
         """A safe loader that refuses many aliases and deep nesting while composing."""

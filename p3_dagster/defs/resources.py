@@ -22,6 +22,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "duckdb": WarehouseResource(database=str(settings.warehouse_path)),
         "ergast": build_source_resource(settings),
         "snapshot": PublishedSnapshotResource(path=str(settings.serving_duckdb_path)),
+        "ml_snapshot": PublishedSnapshotResource(path=str(settings.ml_snapshot_path)),
         "dbt": build_dbt_resource(settings),
         "mlflow": build_mlflow_resource(settings),
         "cache": CacheResource(redis_url=settings.redis_url, cache_dir=str(settings.cache_dir)),

@@ -45,7 +45,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class PublishedSnapshotResource(dg.ConfigurableResource):
-    """Where the published read-only snapshot of the marts lives (P3_SERVING_DUCKDB_PATH)."""
+    """Where a published read-only snapshot lives: the marts' (P3_SERVING_DUCKDB_PATH) or the ML
+    outputs' (P3_ML_SNAPSHOT_PATH)."""
 
     path: str = Field(description="Path of the published snapshot file.")
 

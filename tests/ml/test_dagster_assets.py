@@ -14,10 +14,11 @@ from dagster._utils.schedules import cron_string_iterator  # no public "next tic
 
 from ml.registry import open_run, train_evaluate_register
 from ml.train import TrainConfig
+from p3_common.snapshot import read_snapshot
 from p3_dagster.defs.ml import build_defs
 from p3_dagster.defs.ml.assets import MARTS_READ, MODEL_KEY, PREDICTIONS_KEY, significant
 from p3_dagster.lib.mlflow_resource import MlflowResource
-from p3_dagster.lib.resources import WarehouseResource
+from p3_dagster.lib.resources import PublishedSnapshotResource, WarehouseResource
 
 pytestmark = pytest.mark.usefixtures("dbt_manifest")  # the definitions load the manifest
 
@@ -32,6 +33,7 @@ def resources(tmp_path: Path) -> dict[str, dg.ConfigurableResource]:
             tracking_uri=f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}",
             artifacts_dir=str(tmp_path / "mlflow" / "artifacts"),
         ),
+        "ml_snapshot": PublishedSnapshotResource(path=str(tmp_path / "serving_ml.duckdb")),
     }
 
 
@@ -129,6 +131,12 @@ def test_materialising_the_ml_assets_trains_registers_predicts_and_writes_the_ml
         "driver_race_profiles",
     }
     assert nulls == (0,)
+    # The outputs are published read-only for the API, with their row counts.
+    published = read_snapshot(tmp_path / "serving_ml.duckdb")
+    assert published.tables == {
+        f"ml.{name}": _metadata(result, dg.AssetKey(["ml", name]))["dagster/row_count"]
+        for name in tables
+    }
 
 
 def test_race_predictions_asset_predicts_a_qualified_race_without_results_and_leaves_actuals_null(

@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
 import pytest
 
+from p3_api.auth.credentials import Role
+from p3_api.auth.store import SqliteStore
 from p3_common.settings import REPO_ROOT
 from tests.fixtures.snapshots import PublishedSnapshot
 
@@ -32,14 +35,19 @@ def free_port() -> int:
 
 @dataclass
 class ApiServer:
-    """One ``python -m p3_api`` process group and its base URL."""
+    """One ``python -m p3_api`` process group, its base URL and an admin API key of its store."""
 
     process: subprocess.Popen
     base_url: str
     log: Path
+    admin_key: str
 
-    def client(self, **kwargs: object) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)  # type: ignore[arg-type]
+    def client(self, *, anonymous: bool = False, **kwargs: Any) -> httpx.Client:
+        """An HTTP client for the server, sending the admin key unless ``anonymous``."""
+        headers = dict(kwargs.pop("headers", {}))
+        if not anonymous:
+            headers.setdefault("X-API-Key", self.admin_key)
+        return httpx.Client(base_url=self.base_url, timeout=30, headers=headers, **kwargs)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
@@ -58,6 +66,9 @@ def launch(snapshot: Path, folder: Path, *, workers: int = 2, **env: str) -> Api
     """Start ``python -m p3_api`` on ``snapshot`` and wait until it answers ``/healthz``."""
     port = free_port()
     log = folder / f"api-{port}.log"
+    # The key store the server reads ($P3_HOME/api/keys.sqlite3), with one admin key for tests.
+    store = SqliteStore(folder / "home" / "api" / "keys.sqlite3")
+    _, admin_key = store.create("api_key", "tests", Role.admin)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("P3_API_")}
     environment |= {
         "P3_HOME": str(folder / "home"),
@@ -65,6 +76,11 @@ def launch(snapshot: Path, folder: Path, *, workers: int = 2, **env: str) -> Api
         "P3_API_PORT": str(port),
         "P3_API_WORKERS": str(workers),
         "PYTHONUNBUFFERED": "1",
+        # Limits far above what a test sends; the rate-limit tests set their own.
+        "P3_API_RATE_ANONYMOUS": "100000/minute",
+        "P3_API_RATE_VIEWER": "100000/minute",
+        "P3_API_RATE_ANALYST": "100000/minute",
+        "P3_API_RATE_ADMIN": "100000/minute",
         **env,
     }
     process = subprocess.Popen(
@@ -75,7 +91,7 @@ def launch(snapshot: Path, folder: Path, *, workers: int = 2, **env: str) -> Api
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    server = ApiServer(process, f"http://127.0.0.1:{port}", log)
+    server = ApiServer(process, f"http://127.0.0.1:{port}", log, admin_key)
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if process.poll() is not None:

@@ -32,7 +32,7 @@ def test_no_request_fails_while_snapshots_are_published(
 
     def stream(offset: int) -> None:
         nonlocal answered
-        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        with server.client() as client:
             i = offset
             while not stop.is_set():
                 spec = SPECS[i % len(SPECS)]

@@ -46,6 +46,7 @@ def test_roles_tokens_and_provider_tokens_over_http_with_redis_down(
         workers=1,
         P3_REDIS_URL=f"redis://127.0.0.1:{closed_port}/0",
         P3_API_RATE_ANONYMOUS="10/minute",
+        P3_API_RATE_VIEWER="300/minute",
         P3_API_OIDC_ISSUER=identity_provider.issuer,
         P3_API_OIDC_AUDIENCE=identity_provider.audience,
         P3_API_OIDC_JWKS_URL=identity_provider.jwks_url,
@@ -55,7 +56,7 @@ def test_roles_tokens_and_provider_tokens_over_http_with_redis_down(
     def as_(key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
 
-    with server.client() as http:
+    with server.client(anonymous=True) as http:
         assert http.get("/healthz").status_code == 200
         anonymous = http.get("/v1/drivers")
         assert anonymous.status_code == 401
