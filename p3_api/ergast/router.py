@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from p3_common.snapshot import SnapshotError
 
 from ..problems import Problem
+from ..response_cache import Entry, cache_control, request_key, respond
 from .grammar import DEFAULT_LIMIT, MAX_LIMIT, RESOURCES, UnknownPath, parse
 from .queries import BadRequest, fetch
 from .shapes import document
 
 router = APIRouter(prefix="/ergast/f1", tags=["ergast"])
+
+MAX_OFFSET = 10_000_000  # far beyond any table; bounds the value handed to SQL
 
 DESCRIPTION = f"""\
 The Ergast API (as served by Jolpica) over the published snapshot: existing Ergast clients work
@@ -131,8 +134,8 @@ async def ergast(
     limit: Annotated[int, Query(ge=0, description=f"Rows per page (cut to {MAX_LIMIT}).")] = (
         DEFAULT_LIMIT
     ),
-    offset: Annotated[int, Query(ge=0, description="Rows to skip.")] = 0,
-) -> JSONResponse:
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")] = 0,
+) -> Response:
     """The Ergast answer to ``path`` (see the route's description for the grammar)."""
     try:
         question = parse(path, limit=limit, offset=offset)
@@ -141,15 +144,18 @@ async def ergast(
     engine = request.app.state.snapshot.engine
     url = str(request.url.replace(query=""))
 
-    def read() -> tuple[dict[str, Any], str]:
-        with engine.lease() as lease:
-            answer = fetch(lease.cursor, question)
-            return document(question, answer, url), lease.build_id
+    def produce() -> Entry:
+        try:
+            with engine.lease() as lease:
+                body = document(question, fetch(lease.cursor, question), url)
+                build_id = lease.build_id
+        except BadRequest as exc:
+            raise Problem(400, str(exc)) from None
+        except SnapshotError as exc:
+            raise Problem(503, str(exc)) from None
+        encoded = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return Entry(build_id, encoded, "application/json")
 
-    try:
-        body, build_id = await run_in_threadpool(read)
-    except BadRequest as exc:
-        raise Problem(400, str(exc)) from None
-    except SnapshotError as exc:
-        raise Problem(503, str(exc)) from None
-    return JSONResponse(body, headers={"X-P3-Build": build_id})
+    # The answer echoes its URL (MRData.url), so the key holds the whole URL.
+    key = request_key("GET", url, str(question.limit), str(question.offset))
+    return await respond(request, key, produce, cache_control=cache_control(request))

@@ -90,3 +90,23 @@ def test_a_publish_reaches_every_process_within_a_second(
         client.close()
     assert old != {"flipped"}
     assert [r.headers["x-p3-build"] for r in after] == ["flipped", "flipped"]
+
+
+def test_ergast_answers_are_cached_for_anonymous_clients_with_an_etag(
+    start_api: StartApi, snapshot: PublishedSnapshot
+) -> None:
+    server = start_api(snapshot.path, workers=1)
+    with server.client(anonymous=True) as client:
+        first = client.get("/ergast/f1/circuits.json", params={"limit": 5})
+        hits = l1_hits(client)
+        again = client.get("/ergast/f1/circuits.json", params={"limit": 5})
+        revalidated = client.get(
+            "/ergast/f1/circuits.json",
+            params={"limit": 5},
+            headers={"If-None-Match": first.headers["etag"]},
+        )
+        assert l1_hits(client) - hits == 2
+    assert first.status_code == 200 and first.json()["MRData"]["limit"] == "5"
+    assert again.content == first.content
+    assert first.headers["cache-control"].startswith("public, max-age=")
+    assert revalidated.status_code == 304
