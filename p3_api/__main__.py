@@ -38,6 +38,9 @@ def main() -> int:
         proxy_headers=False,
         server_header=False,
         log_level="info",
+        # One log line per request would cost more than answering a cached one; /metrics counts
+        # every request by route and status instead.
+        access_log=api.access_log,
     )
     return 0
 

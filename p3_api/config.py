@@ -45,6 +45,16 @@ class ApiSettings(BaseSettings):
     l1_cache_bytes: PositiveInt = Field(
         default=64 * 1024 * 1024, description="In-process response cache size per worker (bytes)."
     )
+    credential_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long a process reuses a key or client it read from the store; a "
+        "revocation takes effect everywhere within it (0 = read the store on every request).",
+    )
+    access_log: bool = Field(
+        default=False, description="Log every request (uvicorn's access log); /metrics counts them."
+    )
     cache_max_age_seconds: int = Field(
         default=15,
         ge=0,

@@ -25,6 +25,7 @@ from .tokens import ProviderVerifier, TokenIssuer, shared_secret, unverified_iss
 logger = logging.getLogger("p3.api")
 
 TOUCH_EVERY_SECONDS = 60.0  # last-used is written at most this often per key and process
+MAX_CACHED_CREDENTIALS = 10_000
 _BEARER = 'Bearer realm="p3"'
 
 
@@ -52,6 +53,7 @@ class Guard:
         provider: ProviderVerifier | None = None,
         *,
         enabled: bool = True,
+        credential_ttl: float = 0.0,
     ) -> None:
         self.store = store
         self.issuer = issuer
@@ -59,6 +61,10 @@ class Guard:
         self.provider = provider
         self.enabled = enabled
         self._touched: dict[str, float] = {}
+        # Credentials read in the last ``credential_ttl`` seconds: a hot key costs no store read
+        # per request; a revocation takes effect in every process within that time (0: at once).
+        self.credential_ttl = credential_ttl
+        self._credentials: dict[str, tuple[float, Credential | None]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, api: ApiSettings) -> Guard:
@@ -103,7 +109,14 @@ class Guard:
         )
         if not api.auth_enabled:
             logger.warning("P3_API_AUTH_ENABLED=false: every caller acts as admin")
-        return cls(open_store(settings), issuer, limiter, provider, enabled=api.auth_enabled)
+        return cls(
+            open_store(settings),
+            issuer,
+            limiter,
+            provider,
+            enabled=api.auth_enabled,
+            credential_ttl=api.credential_cache_seconds,
+        )
 
     # -- authentication ------------------------------------------------------------------
 
@@ -125,7 +138,7 @@ class Guard:
 
     def _api_key(self, key: str) -> Principal:
         key_id, _ = parse_api_key(key)  # type: ignore[misc]  # checked by the caller
-        credential = self.store.get(key_id)
+        credential = self._credential(key_id)
         if credential is None or credential.kind != "api_key":
             raise AuthFailure("unknown_credential", "the API key is not valid")
         if not secret_matches(credential, key):
@@ -141,7 +154,7 @@ class Guard:
             raise AuthFailure("alg_not_allowed", "unsigned tokens are not accepted")
         if claimed_issuer == self.issuer.issuer:
             claims = self.issuer.verify(token)
-            client = self.store.get(claims.subject)
+            client = self._credential(claims.subject)
             if client is None or client.kind != "client":
                 raise AuthFailure("unknown_credential", "the token's client does not exist")
             if client.revoked:
@@ -153,6 +166,18 @@ class Guard:
             claims = self.provider.verify(token)
             return Principal(f"oidc:{claims.subject}", role_of_scopes(claims.scopes))
         raise AuthFailure("wrong_issuer", "the token's issuer is not trusted")
+
+    def _credential(self, key_id: str) -> Credential | None:
+        """The stored credential ``key_id``, read at most once per ``credential_ttl`` seconds."""
+        now = time.monotonic()
+        cached = self._credentials.get(key_id)
+        if cached is not None and now - cached[0] < self.credential_ttl:
+            return cached[1]
+        credential = self.store.get(key_id)
+        if len(self._credentials) >= MAX_CACHED_CREDENTIALS:
+            self._credentials.clear()  # a flood of unknown ids must not grow memory
+        self._credentials[key_id] = (now, credential)
+        return credential
 
     def _touch(self, credential: Credential) -> None:
         now = time.monotonic()

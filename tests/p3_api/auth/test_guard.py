@@ -185,3 +185,22 @@ def test_the_generated_signing_key_is_private_and_shared(tmp_path: Path) -> None
     first = shared_secret(tmp_path)
     assert shared_secret(tmp_path) == first and len(first) >= 64
     assert (tmp_path / "api" / "jwt_secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_cached_key_is_revoked_everywhere_within_the_cache_lifetime(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "keys.sqlite3")
+    _, key = store.create("api_key", "leaver", Role.viewer)
+    credential_id = key.split("_")[1]
+    guard = Guard(
+        store,
+        TokenIssuer(SECRET, issuer="p3", audience="p3-api", ttl_seconds=900),
+        limiter=None,
+        credential_ttl=0.3,
+    )
+    assert guard.check("GET", "/v1/drivers", "10.0.0.1", None, key) is None  # allowed, cached
+    store.revoke(credential_id)
+    assert guard.check("GET", "/v1/drivers", "10.0.0.1", None, key) is None  # still cached
+    time.sleep(0.35)
+    with pytest.raises(Problem) as refused:
+        guard.check("GET", "/v1/drivers", "10.0.0.1", None, key)
+    assert refused.value.status == 401
