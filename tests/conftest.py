@@ -30,6 +30,9 @@ def isolated_p3_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in list(os.environ):
         if var.startswith("P3_") and var != "P3_ERGAST_DIR":
             monkeypatch.delenv(var)
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: one test's store must not leak
+    # into the next test's settings.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("P3_ENV", "test")
     monkeypatch.setenv("P3_HOME", str(home))
     return home

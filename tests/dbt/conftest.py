@@ -63,7 +63,8 @@ def build_graph_in(
 
 
 def explicit_settings(home: Path, **overrides: object) -> Settings:
-    """Settings that ignore the caller's P3_* variables (module fixtures outlive monkeypatch)."""
+    """Settings that ignore the caller's P3_* and MLflow variables (module fixtures outlive
+    monkeypatch)."""
     values: dict[str, object] = {
         "env": "test",
         "home": home,
@@ -72,6 +73,8 @@ def explicit_settings(home: Path, **overrides: object) -> Settings:
         "source": "demo",
         "ergast_dir": None,
         "seasons": None,
+        # The MLflow store under `home`, whatever MLFLOW_TRACKING_URI an earlier test exported.
+        "P3_MLFLOW_TRACKING_URI": None,
     }
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 
