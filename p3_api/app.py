@@ -15,6 +15,7 @@ from .auth.guard import Guard, enforce
 from .auth.router import router as oauth_router
 from .body_limit import BodySizeLimit
 from .config import ApiSettings
+from .openapi import install_openapi
 from .problems import UnexpectedErrors, install_problem_handlers
 from .ratelimit import RateLimitHeaders
 from .snapshot import SnapshotService
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.state.snapshot = snapshot
     app.state.guard = guard
     install_problem_handlers(app)
+    install_openapi(app)
     app.add_middleware(UnexpectedErrors)  # innermost: whatever a route raises ends as a 500 problem
     app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
     app.add_middleware(RateLimitHeaders)

@@ -10,6 +10,8 @@ from p3_api.auth.credentials import Role
 from p3_api.config import ApiSettings
 from p3_common.settings import Settings
 
+from ..conftest import ApiServer
+
 # Routes FastAPI serves outside the OpenAPI document.
 UNDOCUMENTED = {
     ("GET", "/openapi.json"),
@@ -52,3 +54,17 @@ def test_anonymous_access_is_only_for_ergast_reads_and_the_token_endpoint() -> N
     assert policy.access_for("POST", "/v1/cache/clear") == Role.admin
     assert policy.access_for("HEAD", "/v1/drivers") == Role.viewer
     assert policy.access_for("GET", "/ergast/f1/{path:path}") == policy.ANONYMOUS
+
+
+def test_the_openapi_document_declares_the_credentials_each_route_needs(
+    api: ApiServer,
+) -> None:
+    with api.client() as client:
+        document = client.get("/openapi.json").json()
+    assert set(document["components"]["securitySchemes"]) == {"apiKey", "bearer", "oauth2"}
+    flow = document["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
+    assert flow["tokenUrl"] == "/oauth/token"
+    query = document["paths"]["/v1/query"]["post"]["security"]
+    assert {"oauth2": ["p3:analyst"]} in query and {"apiKey": []} in query
+    assert "security" not in document["paths"]["/ergast/f1/{path}"]["get"]
+    assert "security" not in document["paths"]["/healthz"]["get"]
