@@ -96,6 +96,11 @@ def request_key(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
+def get_key(request: Request) -> str:
+    """The key of a GET answer that depends only on its path and query parameters."""
+    return request_key("GET", request.url.path, str(sorted(request.query_params.multi_items())))
+
+
 def etag(build_id: str, key: str) -> str:
     """The entity tag of a response: the build it was read from and the request it answers."""
     return f'"{build_id}.{key[:20]}"'

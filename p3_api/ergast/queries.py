@@ -39,6 +39,15 @@ PEOPLE_JOIN = (
 )
 
 
+def entry_rows(table: str, alias: str) -> str:
+    """``from`` a per-entry fact (``table`` as ``alias``) with its race, circuit, driver and
+    constructor joined (``ra``, ``ci``, ``d``, ``co``). Trusted names only, never request values."""
+    return (
+        f"from marts.{table} {alias} join marts.dim_races ra on ra.race_id = {alias}.race_id "
+        f"{RACES_JOIN} {PEOPLE_JOIN.format(t=alias)}"
+    )
+
+
 class BadRequest(Exception):
     """A well-formed path asking a combination this API does not answer (400)."""
 
@@ -192,9 +201,7 @@ def _results_exist(request: ErgastRequest, scope: Scope, link: str) -> Where:
     inner.add(link)
     outer = Where()
     outer.add(
-        "exists (select 1 from marts.fct_race_results re "
-        "join marts.dim_races ra on ra.race_id = re.race_id "
-        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='re')} where {inner.sql()})",
+        f"exists (select 1 {entry_rows('fct_race_results', 're')} where {inner.sql()})",
         *inner.params,
     )
     return outer
@@ -334,8 +341,7 @@ def _status(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, lis
     race_scope(where, request, scope)
     result_scope(where, request)
     body = (
-        f"from marts.fct_race_results re join marts.dim_races ra on ra.race_id = re.race_id "
-        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='re')} where {where.sql()} "
+        f"{entry_rows('fct_race_results', 're')} where {where.sql()} "
         "group by re.status_id, re.status"
     )
     select = "re.status_id, count(*) as count, re.status"
@@ -351,10 +357,7 @@ def _results(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, li
         "re.points, re.grid, re.laps, re.status, re.race_time, re.race_time_ms, re.fastest_lap, "
         "re.fastest_lap_rank, re.fastest_lap_time_ms, re.fastest_lap_speed_kph"
     )
-    body = (
-        f"from marts.fct_race_results re join marts.dim_races ra on ra.race_id = re.race_id "
-        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='re')} where {where.sql()}"
-    )
+    body = f"{entry_rows('fct_race_results', 're')} where {where.sql()}"
     order = "ra.season, ra.round, re.position_order"
     return _page(cursor, select, body, order, where.params, request)
 
@@ -374,10 +377,7 @@ def _sprint(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, lis
         "sr.points, sr.grid, sr.laps, sr.status, sr.sprint_time as race_time, "
         "sr.sprint_time_ms as race_time_ms, sr.fastest_lap, sr.fastest_lap_time_ms"
     )
-    body = (
-        f"from marts.fct_sprint_results sr join marts.dim_races ra on ra.race_id = sr.race_id "
-        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='sr')} where {where.sql()}"
-    )
+    body = f"{entry_rows('fct_sprint_results', 'sr')} where {where.sql()}"
     order = "ra.season, ra.round, sr.position_order"
     return _page(cursor, select, body, order, where.params, request)
 
@@ -392,10 +392,7 @@ def _qualifying(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int,
         f"{RACE}, {DRIVER}, {CONSTRUCTOR}, q.car_number, q.qualifying_position, "
         "q.q1_ms, q.q2_ms, q.q3_ms"
     )
-    body = (
-        f"from marts.fct_qualifying q join marts.dim_races ra on ra.race_id = q.race_id "
-        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='q')} where {where.sql()}"
-    )
+    body = f"{entry_rows('fct_qualifying', 'q')} where {where.sql()}"
     order = "ra.season, ra.round, q.qualifying_position nulls last, d.driver_ref"
     return _page(cursor, select, body, order, where.params, request)
 
@@ -407,10 +404,7 @@ def _laps(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, list[
     if request.lap is not None:
         where.add("lt.lap = ?", request.lap)
     select = f"{RACE}, d.driver_ref, lt.lap, lt.position, lt.lap_time_ms"
-    body = (
-        f"from marts.fct_lap_times lt join marts.dim_races ra on ra.race_id = lt.race_id "
-        f"{RACES_JOIN} {PEOPLE_JOIN.format(t='lt')} where {where.sql()}"
-    )
+    body = f"{entry_rows('fct_lap_times', 'lt')} where {where.sql()}"
     order = "ra.season, ra.round, lt.lap, lt.position"
     return _page(cursor, select, body, order, where.params, request)
 

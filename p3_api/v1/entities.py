@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from p3_common.snapshot import SnapshotError
 
 from ..problems import Problem
-from ..response_cache import Entry, cache_control, request_key, respond
+from ..response_cache import Entry, cache_control, get_key, respond
 
 router = APIRouter(prefix="/v1", tags=["entities"])
 
@@ -190,7 +190,7 @@ def _route(name: str) -> None:
                 raise Problem(503, str(exc)) from None
             return Entry(page.build_id, page.model_dump_json().encode(), "application/json")
 
-        key = request_key("GET", request.url.path, str(sorted(request.query_params.multi_items())))
+        key = get_key(request)
         return await respond(request, key, produce, cache_control=cache_control(request))
 
     searched = ", ".join(table.searched) or "nothing (filter by season)"

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from p3_common.snapshot import SnapshotError, open_snapshot, read_meta
 
 from ..problems import Problem
-from ..response_cache import Entry, cache_control, request_key, respond
+from ..response_cache import Entry, cache_control, get_key, respond
 
 router = APIRouter(prefix="/v1", tags=["ml"])
 
@@ -58,7 +58,7 @@ async def predictions(request: Request) -> Response:
         )
         return {"race": race, "predictions": rows}
 
-    key = request_key("GET", request.url.path)
+    key = get_key(request)
     return await respond(
         request, key, lambda: _read(request, read), cache_control=cache_control(request)
     )
@@ -100,7 +100,7 @@ async def anomalies(
             "items": _rows(page),
         }
 
-    key = request_key("GET", request.url.path, str(sorted(request.query_params.multi_items())))
+    key = get_key(request)
     return await respond(
         request, key, lambda: _read(request, read), cache_control=cache_control(request)
     )
