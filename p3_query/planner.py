@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import Catalog
+from .expressions import check_metric, compile_sql
 from .registry import (
     GROUP_KEYS,
     HEAD_TO_HEAD_SQL,
@@ -206,7 +207,9 @@ def build_plan(spec: QuerySpec, catalog: Catalog) -> Plan:
     """Plan a spec against a snapshot: resolve ids, pick sources, rewrite, generate SQL."""
     spec = catalog.resolve(spec)
     group_by = tuple(k for k in GROUP_KEYS if k in spec.group_by)
-    output_metrics = tuple(m for m in spec.metrics if not METRICS[m].pairwise)
+    output_metrics = tuple(m for m in spec.metrics if not METRICS[m].pairwise) + tuple(
+        c.name for c in spec.custom_metrics
+    )
     post_processing = bool(spec.statistics) or spec.compare
     notes: list[str] = []
     main = overall = None
@@ -335,7 +338,10 @@ def _metrics_query(
     limit: bool,
 ) -> tuple[SqlQuery, tuple[SourceChoice, ...], tuple[Candidate, ...], tuple[str, ...]]:
     grain = frozenset(group_by)
-    bases = list(dict.fromkeys(b for m in metrics for b in base_metrics(m)))
+    custom = {c.name: c for c in spec.custom_metrics}
+    # Registry metrics computed in the result: those asked for and those custom metrics read.
+    inputs = tuple(m for m in metrics if m not in custom) + spec.custom_inputs()
+    bases = list(dict.fromkeys(b for m in inputs for b in base_metrics(m)))
     assignment, candidates = choose_sources(spec, catalog, grain, bases)
     params = _Params(spec)
     keys = [_KEY_COLUMN[k] for k in group_by]
@@ -372,7 +378,7 @@ def _metrics_query(
 
     select_metrics: list[str] = []
     totals: list[str] = []
-    for metric_name in metrics:
+    for metric_name in inputs:
         metric = METRICS[metric_name]
         if metric.ratio:
             num, den = metric.ratio
@@ -417,9 +423,18 @@ def _metrics_query(
         "result as (\n    select " + ", ".join(keys + select_metrics) + f"\n    from {from_sql}\n)"
     )
     label_columns, label_joins = _labels(spec.entity, group_by)
+    outputs: list[str] = []
+    for name in metrics:
+        if name in custom:
+            outputs.append(
+                f"{_custom_sql(spec, custom[name].expression, group_by, params)} as {name}"
+            )
+            rewrites.append(f"{name} = {' '.join(custom[name].expression.split())}")
+        else:
+            outputs.append(f"result.{name}")
     ctes.append(
         "labelled as (\n    select "
-        + ", ".join(label_columns + [f"result.{m}" for m in metrics])
+        + ", ".join(label_columns + outputs)
         + "\n    from result"
         + "".join(f"\n    {j}" for j in label_joins)
         + "\n)"
@@ -429,6 +444,18 @@ def _metrics_query(
     if limit:
         sql += f"\nlimit {params.limit()}"
     return SqlQuery(sql, params.values), tuple(choices), tuple(candidates), tuple(rewrites)
+
+
+def _custom_sql(
+    spec: QuerySpec, expression: str, group_by: tuple[str, ...], params: _Params
+) -> str:
+    """A custom metric over the result's metric columns; its aggregates run over the rows that
+    share the non-entity group keys (every entity of the same season, say)."""
+    partition = [f"result.{_KEY_COLUMN[k]}" for k in group_by if k != "entity"]
+    checked = check_metric(expression, spec.entity)
+    return compile_sql(
+        checked, lambda name: f"result.{name}", params.values, prefix="x_", partition_by=partition
+    )
 
 
 def _filters(source: Source, params: _Params, *, with_ids: bool) -> list[str]:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from p3_common.settings import parse_seasons
 
+from .expressions import CustomMetric, ExpressionError, check_metric, normalise_custom_metrics
 from .registry import (
     ENTITIES,
     GROUP_KEYS,
@@ -67,6 +68,11 @@ class QuerySpec(BaseModel):
         description="Seasons: '1980-2024', [2019, 2021], {'from': 1980, 'to': 2024}; null = all.",
     )
     metrics: tuple[str, ...] = Field(description="Metric names from the registry.")
+    custom_metrics: tuple[CustomMetric, ...] = Field(
+        default=(),
+        description="Metrics defined by expressions over registry metrics, "
+        "e.g. {'points_per_start': 'points / starts'}; returned after the registry metrics.",
+    )
     group_by: tuple[GroupKey, ...] = Field(
         default=("entity",), description="Any of season, entity, circuit."
     )
@@ -137,8 +143,7 @@ class QuerySpec(BaseModel):
     @classmethod
     def _normalise_metrics(cls, value: Any) -> tuple[str, ...]:
         items = [value] if isinstance(value, str) else list(value or ())
-        if not items:
-            raise ValueError("ask for at least one metric")
+        # No metric at all is refused after validation: custom metrics may stand alone.
         if len(items) > MAX_METRICS:
             raise ValueError(f"{len(items)} metrics given; at most {MAX_METRICS} are allowed")
         names: list[str] = []
@@ -152,6 +157,11 @@ class QuerySpec(BaseModel):
                 names.append(name)
         # Registry order, so ['wins', 'poles'] and ['poles', 'wins'] are the same query.
         return tuple(m for m in METRICS if m in names)
+
+    @field_validator("custom_metrics", mode="before")
+    @classmethod
+    def _normalise_custom_metrics(cls, value: Any) -> tuple[Any, ...]:
+        return normalise_custom_metrics(value)
 
     @field_validator("group_by", mode="before")
     @classmethod
@@ -220,6 +230,9 @@ class QuerySpec(BaseModel):
     def _check_consistency(self) -> QuerySpec:
         group_by = frozenset(self.group_by)
         allowed = metrics_for(self.entity)
+        if not self.metrics and not self.custom_metrics:
+            raise ValueError("metrics: ask for at least one metric (or a custom metric)")
+        self._check_custom_metrics()
         for name in self.metrics:
             if self.entity not in entities_of(name):
                 raise ValueError(
@@ -251,8 +264,28 @@ class QuerySpec(BaseModel):
         self._check_order_by(group_by)
         return self
 
+    def _check_custom_metrics(self) -> None:
+        if self.custom_metrics and self.compare:
+            raise ValueError(
+                "custom metrics are not compared pairwise; compare the registry metrics they use"
+            )
+        for custom in self.custom_metrics:
+            try:
+                check_metric(custom.expression, self.entity)
+            except ExpressionError as exc:
+                raise ValueError(f"custom metric {custom.name!r}: {exc}") from None
+
+    def custom_inputs(self) -> tuple[str, ...]:
+        """Registry metrics the custom metrics read (not already among ``metrics``)."""
+        found: list[str] = []
+        for custom in self.custom_metrics:
+            for name in check_metric(custom.expression, self.entity).metrics:
+                if name not in self.metrics and name not in found:
+                    found.append(name)
+        return tuple(found)
+
     def _check_answerable(self, group_by: frozenset[str]) -> None:
-        for name in self.metrics:
+        for name in self.metrics + self.custom_inputs():
             if METRICS[name].pairwise:
                 continue
             for base in base_metrics(name):
@@ -283,9 +316,11 @@ class QuerySpec(BaseModel):
                         )
 
     def _check_order_by(self, group_by: frozenset[str]) -> None:
-        allowed = [k for k in GROUP_KEYS if k in group_by] + [
-            m for m in self.metrics if not METRICS[m].pairwise
-        ]
+        allowed = (
+            [k for k in GROUP_KEYS if k in group_by]
+            + [m for m in self.metrics if not METRICS[m].pairwise]
+            + [c.name for c in self.custom_metrics]
+        )
         for item in self.order_by:
             if item.lstrip("-") not in allowed:
                 raise ValueError(
@@ -296,7 +331,9 @@ class QuerySpec(BaseModel):
 
     def canonical_json(self) -> str:
         """The normal form as compact JSON with sorted keys (the output format left out)."""
-        body = self.model_dump(mode="json", exclude={"format"})
+        # Without custom metrics the field is left out, so existing hashes (cache keys) hold.
+        skipped = {"format"} | (set() if self.custom_metrics else {"custom_metrics"})
+        body = self.model_dump(mode="json", exclude=skipped)
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
     @property
