@@ -14,6 +14,7 @@ from rich.console import Console
 
 from p3_api.cli import app as api_keys_app
 from p3_common.settings import Settings, SettingsError, get_settings
+from p3_live.cli import app as live_app
 from p3_query.cache.cli import app as cache_app
 from p3_query.cli import query_command
 
@@ -109,9 +110,38 @@ def _ranges(seasons: list[int]) -> str:
     return season_ranges(seasons)
 
 
+@app.command()
+def doctor() -> None:
+    """Check every configured service (warehouse, snapshot, Redis, PostgreSQL, MLflow, Dagster
+    instance) and print what is wrong and how to fix it; exit code 1 when something is."""
+    from .doctor import run_checks
+
+    checks = run_checks(_settings_or_exit())
+    for check in checks:
+        mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
+        console.print(f"{mark} {check.name}: {check.detail}", soft_wrap=True, highlight=False)
+        if not check.ok:
+            console.print(f"       fix: {check.fix}", soft_wrap=True, highlight=False)
+    if not all(check.ok for check in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def exporter(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of /metrics.")] = 9108,
+) -> None:
+    """Serve the pipeline's Prometheus metrics (Dagster runs and checks, the snapshot, the cache,
+    the MLflow champion) from DAGSTER_HOME's instance and the P3 settings."""
+    from .monitoring.exporter import serve
+
+    serve(_settings_or_exit(), host, port)
+
+
 app.command("query")(query_command)
 app.add_typer(cache_app, name="cache")
 app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(live_app, name="live")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 `p3_dagster -> p3_ingest, ml, p3_query, p3_api (the CLI), p3_common`; `p3_api -> p3_query, p3_common` (and `ml`
 to load a model); `p3_ingest -> p3_common` (the pipeline's plain code: sources, loader, quality
 suites, publish); `ml -> p3_common`; `p3_query -> p3_common` (the engine and cache the API
-serves); none of those four imports Dagster or dbt;
+serves); `p3_live -> p3_common, ml` (the live streams; `p3_api` and `p3_dagster` may import it);
+none of those imports Dagster or dbt;
 `p3_common -> stdlib, pydantic and duckdb only` (duckdb for the snapshot contract's read-only
 opener, `p3_common/snapshot.py`). Nothing outside `p3_dagster` imports it.
 """
@@ -17,21 +18,25 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FIRST_PARTY = {"p3_common", "p3_ingest", "p3_query", "p3_api", "p3_dagster", "ml"}
+FIRST_PARTY = {"p3_common", "p3_ingest", "p3_query", "p3_api", "p3_dagster", "ml", "p3_live"}
 ALLOWED_FIRST_PARTY = {
     "p3_common": {"p3_common"},
     "p3_ingest": {"p3_ingest", "p3_common"},
-    "p3_api": {"p3_api", "p3_query", "p3_common", "ml"},
+    # p3_live: the live routes read the race streams and states through its keys and models.
+    "p3_api": {"p3_api", "p3_query", "p3_common", "ml", "p3_live"},
     "ml": {"ml", "p3_common"},
     "p3_query": {"p3_query", "p3_common"},
+    # p3_live: plain stream-processing code; ml only to apply the in-race model.
+    "p3_live": {"p3_live", "p3_common", "ml"},
     # p3_api: only the `p3` CLI, which mounts `p3 api-keys` (p3_api.cli imports no web framework).
-    "p3_dagster": {"p3_dagster", "p3_ingest", "ml", "p3_query", "p3_api", "p3_common"},
+    "p3_dagster": {"p3_dagster", "p3_ingest", "ml", "p3_query", "p3_api", "p3_common", "p3_live"},
 }
 FORBIDDEN_THIRD_PARTY = {
     "p3_api": {"dagster", "dagster_dbt", "dbt"},
     "p3_ingest": {"dagster", "dagster_dbt", "dbt"},
     "ml": {"dagster", "dagster_dbt", "dbt"},
     "p3_query": {"dagster", "dagster_dbt", "dbt"},
+    "p3_live": {"dagster", "dagster_dbt", "dbt"},
 }
 P3_COMMON_THIRD_PARTY = {"pydantic", "pydantic_settings", "duckdb"}
 
