@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,8 @@ function request()
   return wrk.format(nil, "/v1/query", nil, body)
 end
 """
+
+SCENARIOS = ("ergast_hot", "query_cached", "query_uncached", "mixed")
 
 LUA_MIXED = """
 %(auth)s
@@ -189,6 +192,20 @@ def run_wrk(
     return parse_wrk(scenario, connections, done.stdout + done.stderr)
 
 
+def median_result(runs: list[WrkResult]) -> WrkResult:
+    """The median of each figure over repeated runs of one scenario (errors: summed)."""
+    first = runs[0]
+    return WrkResult(
+        first.scenario,
+        first.connections,
+        statistics.median(r.requests_per_s for r in runs),
+        statistics.median(r.p50_ms for r in runs),
+        statistics.median(r.p99_ms for r in runs),
+        sum(r.requests for r in runs),
+        sum(r.errors for r in runs),
+    )
+
+
 def lua(folder: Path, name: str, template: str, *, uncached: bool = False, auth: str = "") -> Path:
     path = folder / f"{name}.lua"
     path.write_text(
@@ -207,7 +224,26 @@ def main() -> int:
     parser.add_argument("--snapshot", type=Path, default=REPO_ROOT / "data" / "serving.duckdb")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=SCENARIOS,
+        help="Run only these scenarios (repeatable; default: all).",
+    )
+    parser.add_argument(
+        "--connections", type=int, action="append", help="Connection counts (default: 50 and 500)."
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="P3_REDIS_URL for the server: rate limits and the query cache shared through Redis "
+        "(default: none, per-process limits and the embedded cache).",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="Runs per scenario; medians reported."
+    )
     args = parser.parse_args()
+    wanted = set(args.scenario or SCENARIOS)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     if not args.snapshot.exists():
@@ -229,38 +265,52 @@ def main() -> int:
             "P3_API_RATE_ANALYST": "100000000/minute",
             "P3_API_RATE_ADMIN": "100000000/minute",
         }
+        if args.redis_url:
+            env["P3_REDIS_URL"] = args.redis_url
         process, base = start_server(args.snapshot, folder / "home", args.workers, env)
         try:
-            results: list[WrkResult] = []
             headers = {"Content-Type": "application/json", "X-API-Key": key}
             httpx.post(f"{base}/v1/query", json=CACHED_SPEC, headers=headers, timeout=30)
             hot = httpx.get(f"{base}/ergast/f1/2023/driverStandings.json", timeout=30)
-            for connections in (50, 500):
-                if hot.status_code == 200:
-                    results.append(
+            if hot.status_code != 200:
+                wanted.discard("ergast_hot")
+            scripts = {
+                "ergast_hot": None,
+                "query_cached": lua(folder, "cached", LUA_POST, auth=auth),
+                "query_uncached": lua(folder, "uncached", LUA_POST, uncached=True, auth=auth),
+            }
+            paths = {"ergast_hot": "/ergast/f1/2023/driverStandings.json"}
+            plan = [
+                (scenario, connections)
+                for connections in args.connections or (50, 500)
+                for scenario in ("ergast_hot", "query_cached", "query_uncached")
+                if scenario in wanted
+            ]
+            if "mixed" in wanted:
+                scripts["mixed"] = lua(folder, "mixed", LUA_MIXED, auth=auth)
+                plan.append(("mixed", 1000))
+            runs: dict[tuple[str, int], list[WrkResult]] = {step: [] for step in plan}
+            for _ in range(args.rounds):  # rounds interleave scenarios, so noise spreads evenly
+                for scenario, connections in plan:
+                    runs[(scenario, connections)].append(
                         run_wrk(
                             base,
-                            "ergast_hot",
+                            scenario,
                             connections,
                             args.duration,
-                            None,
-                            "/ergast/f1/2023/driverStandings.json",
-                        )  # fmt: skip
+                            scripts[scenario],
+                            paths.get(scenario, "/"),
+                        )
                     )
-                cached = lua(folder, "cached", LUA_POST, auth=auth)
-                results.append(run_wrk(base, "query_cached", connections, args.duration, cached))
-                uncached = lua(folder, "uncached", LUA_POST, uncached=True, auth=auth)
-                results.append(
-                    run_wrk(base, "query_uncached", connections, args.duration, uncached)
-                )
-            mixed = lua(folder, "mixed", LUA_MIXED, auth=auth)
-            results.append(run_wrk(base, "mixed", 1000, args.duration, mixed))
+            results = [median_result(runs[step]) for step in plan]
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
     header = (
         f"API benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-        f"{args.workers} workers, wrk {args.duration}s per scenario, snapshot {args.snapshot.name}\n\n"
+        f"{args.workers} workers, wrk {args.duration}s per scenario, medians of {args.rounds} "
+        f"round(s), snapshot {args.snapshot.name}, "
+        f"{'Redis' if args.redis_url else 'no Redis (per-process limits, embedded cache)'}\n\n"
         "| scenario | connections | req/s | p50 ms | p99 ms | requests | errors |\n"
         "| --- | --- | --- | --- | --- | --- | --- |\n"
     )

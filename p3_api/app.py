@@ -15,6 +15,7 @@ from .auth.guard import Guard, enforce
 from .auth.router import router as oauth_router
 from .body_limit import BodySizeLimit
 from .config import ApiSettings
+from .fast_path import CachedAnswers
 from .openapi import install_openapi
 from .problems import UnexpectedErrors, install_problem_handlers
 from .ratelimit import RateLimitHeaders
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.add_middleware(UnexpectedErrors)  # innermost: whatever a route raises ends as a 500 problem
     app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(CachedAnswers, max_body_bytes=api.max_body_bytes)  # L1 hits end here
     app.add_middleware(metrics.RequestMetrics)
     if api.cors_origins:
         app.add_middleware(

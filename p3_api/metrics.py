@@ -25,6 +25,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+ROUTE = "p3.route"  # scope key: the route template of an answer served before routing (fast_path)
 
 REQUESTS = Counter(
     "p3_api_requests_total",
@@ -120,8 +121,9 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = (
+                scope.get(ROUTE) or getattr(scope.get("route"), "path", None) or "unmatched"
+            )
             method = scope.get("method", "GET")
             REQUESTS.labels(template, method, str(status)).inc()
             LATENCY.labels(template, method).observe(time.perf_counter() - started)

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -31,13 +31,20 @@ logger = logging.getLogger("p3.api.cache")
 WATCH_INTERVAL_S = 0.5
 
 
+ARRIVAL = "p3.arrival"  # scope key: the request's arrival key (``fast_path``), stored under too
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One cached response body and the build it was read from."""
+    """One cached response body and the build it was read from; ``respond`` adds the request
+    key, route template and Cache-Control that answer it again before routing (``fast_path``)."""
 
     build_id: str
     body: bytes
     media_type: str
+    key: str = ""
+    route: str = ""
+    cache_control: str = "no-cache"
 
 
 class ResponseL1:
@@ -55,6 +62,17 @@ class ResponseL1:
             if entry is not None:
                 self._entries.move_to_end(key)
         CACHE.labels("l1", "hit" if entry else "miss").inc()
+        return entry
+
+    def get_arrival(self, key: str) -> Entry | None:
+        """The entry stored under a request's arrival key; only hits are counted (a miss goes
+        on to ``get`` under the normalised key, which counts it)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        if entry is not None:
+            CACHE.labels("l1", "hit").inc()
         return entry
 
     def put(self, key: str, entry: Entry) -> None:
@@ -168,8 +186,13 @@ async def respond(
     service = request.app.state.snapshot
     entry = service.responses.get(key)
     if entry is None:
-        entry = await run_in_threadpool(produce)
+        produced = await run_in_threadpool(produce)
+        route = getattr(request.scope.get("route"), "path", "")
+        entry = replace(produced, key=key, route=route, cache_control=cache_control)
         service.responses.put(key, entry)
+    arrival = request.scope.get(ARRIVAL)
+    if arrival is not None:
+        service.responses.put(arrival, entry)  # the same request again is answered before routing
     tag = etag(entry.build_id, key)
     headers = {"ETag": tag, "X-P3-Build": entry.build_id, "Cache-Control": cache_control}
     if matches(request.headers.get("if-none-match"), tag):

@@ -29,12 +29,20 @@ MAX_CACHED_CREDENTIALS = 10_000
 _BEARER = 'Bearer realm="p3"'
 
 
+class _Unknown:
+    """Marks credentials not recognised from memory (they need the store)."""
+
+
+_UNKNOWN = _Unknown()
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: a credential, a token subject, or an anonymous client IP."""
 
     identity: str
     role: Role | None
+    expires_at: float | None = None  # Unix time a token expires (None: an API key)
 
     @property
     def tier(self) -> str:
@@ -65,6 +73,8 @@ class Guard:
         # per request; a revocation takes effect in every process within that time (0: at once).
         self.credential_ttl = credential_ttl
         self._credentials: dict[str, tuple[float, Credential | None]] = {}
+        # Headers authenticated in the last ``credential_ttl`` seconds -> (until, principal).
+        self._principals: dict[tuple[str | None, str | None], tuple[float, Principal]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, api: ApiSettings) -> Guard:
@@ -161,10 +171,12 @@ class Guard:
                 raise AuthFailure("revoked", "the token's client was revoked")
             self._touch(client)
             role = role_of_scopes([s for s in claims.scopes if s in client.scopes])
-            return Principal(f"client:{client.key_id}", role)
+            return Principal(f"client:{client.key_id}", role, claims.expires_at)
         if self.provider is not None and claimed_issuer == self.provider.issuer:
             claims = self.provider.verify(token)
-            return Principal(f"oidc:{claims.subject}", role_of_scopes(claims.scopes))
+            return Principal(
+                f"oidc:{claims.subject}", role_of_scopes(claims.scopes), claims.expires_at
+            )
         raise AuthFailure("wrong_issuer", "the token's issuer is not trusted")
 
     def _credential(self, key_id: str) -> Credential | None:
@@ -191,7 +203,7 @@ class Guard:
 
     # -- the check ------------------------------------------------------------------------
 
-    def check(
+    async def check(
         self,
         method: str,
         path: str,
@@ -200,7 +212,11 @@ class Guard:
         api_key: str | None,
     ) -> Decision | None:
         """Authenticate, limit and authorise one request; a Problem (401, 403, 429) refuses it.
-        Returns the rate-limit decision for the response headers."""
+        Returns the rate-limit decision for the response headers.
+
+        A credential seen in the last ``credential_ttl`` seconds is recognised from memory and
+        the limit is one awaited Redis call, so a busy caller's check never leaves the event
+        loop; only a credential not seen lately is read from the store, in a worker thread."""
         access = policy.access_for(method, path)
         if access is None:
             logger.error("no access rule for %s %s (add one to p3_api.auth.policy)", method, path)
@@ -208,17 +224,22 @@ class Guard:
         if access == policy.PUBLIC:
             return None
         if not self.enabled:
-            return self._limit(Principal(f"ip:{client_ip}", Role.admin))
+            return await self._limit(Principal(f"ip:{client_ip}", Role.admin))
         try:
-            principal = self.authenticate(authorization, api_key)
+            principal = self._recognised(authorization, api_key)
+            if principal is _UNKNOWN:
+                principal = await run_in_threadpool(
+                    self._authenticate_and_remember, authorization, api_key
+                )
         except AuthFailure as failure:
             record(failure.reason)
             # Bad credentials count against the client IP, which bounds guessing.
-            self._limit(Principal(f"ip:{client_ip}", None))
+            await self._limit(Principal(f"ip:{client_ip}", None))
             raise Problem(
                 401, failure.detail, headers={"WWW-Authenticate": _bearer_error(failure.detail)}
             ) from None
-        decision = self._limit(principal or Principal(f"ip:{client_ip}", None))
+        assert not isinstance(principal, _Unknown)
+        decision = await self._limit(principal or Principal(f"ip:{client_ip}", None))
         if access == policy.ANONYMOUS:
             return decision
         assert isinstance(access, Role)
@@ -240,10 +261,35 @@ class Guard:
             )
         return decision
 
-    def _limit(self, principal: Principal) -> Decision | None:
+    def _recognised(
+        self, authorization: str | None, api_key: str | None
+    ) -> Principal | None | _Unknown:
+        """The caller, when it needs no I/O to know: no credentials at all, or credentials
+        authenticated within ``credential_ttl`` seconds (and, for a token, not expired since)."""
+        if api_key is None and not authorization:
+            return None
+        remembered = self._principals.get((authorization, api_key))
+        if remembered is not None and time.monotonic() < remembered[0]:
+            return remembered[1]
+        return _UNKNOWN
+
+    def _authenticate_and_remember(
+        self, authorization: str | None, api_key: str | None
+    ) -> Principal | None:
+        principal = self.authenticate(authorization, api_key)
+        if principal is not None and self.credential_ttl > 0:
+            until = time.monotonic() + self.credential_ttl
+            if principal.expires_at is not None:  # a token is never honoured past its exp
+                until = min(until, time.monotonic() + principal.expires_at - time.time())
+            if len(self._principals) >= MAX_CACHED_CREDENTIALS:
+                self._principals.clear()
+            self._principals[(authorization, api_key)] = (until, principal)
+        return principal
+
+    async def _limit(self, principal: Principal) -> Decision | None:
         if self.limiter is None:
             return None
-        decision = self.limiter.hit(principal.tier, principal.identity)
+        decision = await self.limiter.hit(principal.tier, principal.identity)
         if not decision.allowed:
             raise Problem(
                 429,
@@ -262,15 +308,14 @@ def _bearer_error(detail: str) -> str:
 
 
 async def enforce(request: Request) -> None:
-    """The app-wide dependency: runs ``Guard.check`` on the matched route (off the event loop:
-    it may read the key store and Redis) and leaves the rate-limit decision for the headers."""
+    """The app-wide dependency: runs ``Guard.check`` on the matched route and leaves the
+    rate-limit decision for the headers."""
     route = request.scope.get("route")
     path = getattr(route, "path", None)
     if path is None:
         return  # not a routed request; the router answers 404/405 itself
     guard: Guard = request.app.state.guard
-    decision = await run_in_threadpool(
-        guard.check,
+    decision = await guard.check(
         request.method,
         path,
         request.client.host if request.client else "unknown",

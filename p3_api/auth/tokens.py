@@ -49,11 +49,12 @@ def shared_secret(home: Path) -> bytes:
 
 @dataclass(frozen=True)
 class Claims:
-    """A verified token's subject and scopes."""
+    """A verified token's subject, scopes and expiry."""
 
     issuer: str
     subject: str
     scopes: tuple[str, ...]
+    expires_at: float  # Unix time (the `exp` claim)
 
 
 def _scopes(payload: dict[str, Any]) -> tuple[str, ...]:
@@ -89,7 +90,12 @@ def _decode(token: str, key: Any, algorithms: list[str], issuer: str, audience: 
         raise AuthFailure("bad_signature", "the token's signature is not valid") from None
     except jwt.InvalidTokenError:
         raise AuthFailure("invalid_token", "the token is not valid") from None
-    return Claims(issuer=payload["iss"], subject=str(payload["sub"]), scopes=_scopes(payload))
+    return Claims(
+        issuer=payload["iss"],
+        subject=str(payload["sub"]),
+        scopes=_scopes(payload),
+        expires_at=float(payload["exp"]),
+    )
 
 
 class TokenIssuer:

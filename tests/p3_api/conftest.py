@@ -18,12 +18,14 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+import redis
 
 from p3_api.auth.credentials import Role
 from p3_api.auth.store import SqliteStore
 from p3_common.settings import REPO_ROOT
 from tests.fixtures.snapshots import PublishedSnapshot
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
 START_TIMEOUT = 120  # workers import FastAPI, DuckDB and p3_query: seconds on a busy 2-core machine
 
 
@@ -115,6 +117,16 @@ def publish_copy(source: Path, served: Path, build: str) -> None:
     with duckdb.connect(str(staged)) as con:
         con.execute("update p3_meta.build set build_id = ?", [build])
     staged.replace(served)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The machine's Redis (tests use fresh identities, so they never need to flush it)."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    return REDIS_URL
 
 
 StartApi = Callable[..., ApiServer]

@@ -14,12 +14,10 @@ from typing import Any
 
 import jwt
 import pytest
-import redis
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
@@ -37,16 +35,6 @@ def postgres_url() -> Iterator[str]:
             yield f"postgresql://postgres@127.0.0.1:5432/{name}"
         finally:
             admin.execute(f'drop database if exists "{name}" with (force)')
-
-
-@pytest.fixture
-def redis_url() -> str:
-    """The machine's Redis (tests use fresh identities, so they never need to flush it)."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
-    return REDIS_URL
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ an external provider's tokens (JWKS over loopback), and each refusal counted by 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -42,7 +43,9 @@ def refusal(guard: Guard, method: str, path: str, token: str | None) -> tuple[in
     """The status and failure reason ``check`` refuses with (the counter that moved)."""
     before = failure_counts()
     with pytest.raises(Problem) as refused:
-        guard.check(method, path, "10.0.0.1", f"Bearer {token}" if token else None, None)
+        asyncio.run(
+            guard.check(method, path, "10.0.0.1", f"Bearer {token}" if token else None, None)
+        )
     after = failure_counts()
     moved = [r for r in after if after[r] != before.get(r, 0)]
     assert len(moved) == 1, moved
@@ -51,7 +54,9 @@ def refusal(guard: Guard, method: str, path: str, token: str | None) -> tuple[in
 
 def allowed(guard: Guard, method: str, path: str, token: str | None) -> bool:
     try:
-        guard.check(method, path, "10.0.0.1", f"Bearer {token}" if token else None, None)
+        asyncio.run(
+            guard.check(method, path, "10.0.0.1", f"Bearer {token}" if token else None, None)
+        )
     except Problem:
         return False
     return True
@@ -197,10 +202,14 @@ def test_a_cached_key_is_revoked_everywhere_within_the_cache_lifetime(tmp_path: 
         limiter=None,
         credential_ttl=0.3,
     )
-    assert guard.check("GET", "/v1/drivers", "10.0.0.1", None, key) is None  # allowed, cached
+    assert (
+        asyncio.run(guard.check("GET", "/v1/drivers", "10.0.0.1", None, key)) is None
+    )  # allowed, cached
     store.revoke(credential_id)
-    assert guard.check("GET", "/v1/drivers", "10.0.0.1", None, key) is None  # still cached
+    assert (
+        asyncio.run(guard.check("GET", "/v1/drivers", "10.0.0.1", None, key)) is None
+    )  # still cached
     time.sleep(0.35)
     with pytest.raises(Problem) as refused:
-        guard.check("GET", "/v1/drivers", "10.0.0.1", None, key)
+        asyncio.run(guard.check("GET", "/v1/drivers", "10.0.0.1", None, key))
     assert refused.value.status == 401

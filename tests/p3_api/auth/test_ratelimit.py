@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 
 import pytest
 
-from p3_api.ratelimit import FALLBACK, RateLimiter
+from p3_api.ratelimit import FALLBACK, Decision, RateLimiter
 
 RATES = {"anonymous": "3/minute", "viewer": "5/minute"}
 
@@ -20,15 +21,19 @@ def test_two_limiters_on_one_redis_share_the_count(redis_url: str) -> None:
     # Two limiters are what two API processes hold; the fifth hit across both is the last allowed.
     one, two = RateLimiter(redis_url, RATES), RateLimiter(redis_url, RATES)
     caller = f"key:{secrets.token_hex(8)}"
-    verdicts = [(one if i % 2 else two).hit("viewer", caller) for i in range(6)]
+
+    async def six_hits() -> list[Decision]:
+        return [await (one if i % 2 else two).hit("viewer", caller) for i in range(6)]
+
+    verdicts = asyncio.run(six_hits())
     assert [v.allowed for v in verdicts] == [True] * 5 + [False]
     assert [v.remaining for v in verdicts] == [4, 3, 2, 1, 0, 0]
     refused = verdicts[-1].headers()
     assert refused["RateLimit-Limit"] == "5" and int(refused["Retry-After"]) >= 1
     assert 0 < int(refused["RateLimit-Reset"]) <= 60
     # Another caller, and another tier, have their own counts.
-    assert one.hit("viewer", f"key:{secrets.token_hex(8)}").allowed
-    assert one.hit("anonymous", caller).remaining == 2
+    assert asyncio.run(one.hit("viewer", f"key:{secrets.token_hex(8)}")).allowed
+    assert asyncio.run(one.hit("anonymous", caller)).remaining == 2
 
 
 def test_redis_down_falls_back_to_memory_with_one_warning(
@@ -37,7 +42,7 @@ def test_redis_down_falls_back_to_memory_with_one_warning(
     before = _fallbacks("unavailable")
     limiter = RateLimiter(f"redis://127.0.0.1:{closed_port}/0", RATES)
     with caplog.at_level(logging.WARNING, logger="p3.api"):
-        verdicts = [limiter.hit("anonymous", "ip:10.0.0.9") for _ in range(4)]
+        verdicts = [asyncio.run(limiter.hit("anonymous", "ip:10.0.0.9")) for _ in range(4)]
     assert [v.allowed for v in verdicts] == [True, True, True, False]
     warnings = [r for r in caplog.records if "fall back" in r.getMessage()]
     assert len(warnings) == 1 and "Redis is unreachable" in warnings[0].getMessage()
@@ -49,5 +54,6 @@ def test_without_redis_limits_are_per_process(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.WARNING, logger="p3.api"):
         limiter = RateLimiter(None, RATES)
     assert "P3_REDIS_URL is unset" in caplog.text
-    assert [limiter.hit("anonymous", "ip:x").allowed for _ in range(4)] == [True] * 3 + [False]
+    verdicts = [asyncio.run(limiter.hit("anonymous", "ip:x")) for _ in range(4)]
+    assert [v.allowed for v in verdicts] == [True] * 3 + [False]
     assert _fallbacks("unconfigured") - before == 4
