@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from p3_common.settings import Settings, get_settings
 
@@ -20,7 +22,7 @@ from .openapi import install_openapi
 from .problems import UnexpectedErrors, install_problem_handlers
 from .ratelimit import RateLimitHeaders
 from .snapshot import SnapshotService
-from .v1 import cache, entities, ml, query
+from .v1 import cache, entities, live, ml, query
 
 DESCRIPTION = """\
 P3 serves the published snapshot of its F1 warehouse: an **Ergast-compatible** read API under
@@ -85,4 +87,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.include_router(cache.router)
     app.include_router(ml.router)
     app.include_router(ergast.router)
+    app.include_router(live.router)
+    # The live page: a static file with no data (the /v1/live routes it calls check the key).
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

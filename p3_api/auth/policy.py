@@ -37,6 +37,10 @@ RULES: dict[tuple[str, str], Access] = {
     ("GET", "/v1/races"): Role.viewer,
     ("GET", "/v1/seasons"): Role.viewer,
     ("GET", "/v1/anomalies"): Role.viewer,
+    # Live races: the page (a static file) reads these with the viewer's key in a header.
+    ("GET", "/v1/live/races"): Role.viewer,
+    ("GET", "/v1/live/races/{season}/{round}"): Role.viewer,
+    ("GET", "/v1/live/races/{season}/{round}/events"): Role.viewer,
     # Analysis: the query engine and model predictions.
     ("GET", "/v1/predictions"): Role.analyst,
     ("POST", "/v1/query"): Role.analyst,
