@@ -1,5 +1,6 @@
-"""The OpenAPI document with P3's credentials declared: an API key header, bearer tokens, and the
-OAuth2 client-credentials flow; each operation lists them unless the policy table leaves it open."""
+"""The OpenAPI document with P3's credentials declared (an API key header, bearer tokens, and the
+OAuth2 client-credentials flow; each operation lists them unless the policy table leaves it open)
+and an example answer on every route (``examples``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from .auth import policy
+from .examples import install_examples
 
 SCHEMES: dict[str, dict[str, Any]] = {
     "apiKey": {
@@ -49,6 +51,7 @@ def install_openapi(app: FastAPI) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         document.setdefault("components", {})["securitySchemes"] = SCHEMES
+        install_examples(document)
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
                 access = policy.access_for(method.upper(), path)

@@ -5,11 +5,11 @@ and tagged with the build they were read from. L2: the query cache shared by eve
 (Redis, else the embedded store: the ``p3:{build_id}:{query_hash}`` entries that warming fills),
 which ``/v1/query`` reads through ``CachedEngine``.
 
-Keeping L1 in sync across processes: every process watches, twice a second, the published
-snapshot's build id, the query cache's current build (``p3:current``) and the ML outputs'
-build; an L1 entry of any other build is dropped within that half second. Polling one stat and one Redis GET per process
-replaces a pub/sub subscription: same bound, nothing to reconnect when Redis restarts, and it
-works without Redis.
+Keeping L1 in sync across processes: with Redis, each process subscribes to the flips of
+``p3:current`` (pub/sub, announced by the flip itself) and drops the old build's entries as the
+message arrives. Every process also checks, twice a second, the published snapshot's build id,
+the query cache's current build and the ML outputs' build, and drops entries of any other build:
+that bounds staleness without Redis, and while a subscription reconnects after Redis restarts.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from fastapi import Request, Response
@@ -126,13 +126,23 @@ def etag(build_id: str, key: str) -> str:
 
 class BuildWatcher:
     """Keeps ``l1`` to the builds being served: the snapshot's, the query cache's current one and
-    the ML outputs' (each read by one of ``readers``)."""
+    the ML outputs' (each read by one of ``readers``), checked every ``interval`` seconds and at
+    once when ``announcements`` (Redis pub/sub of ``p3:current`` flips) names a new build."""
 
-    def __init__(self, l1: ResponseL1, readers: Sequence[Callable[[], str | None]]) -> None:
+    def __init__(
+        self,
+        l1: ResponseL1,
+        readers: Sequence[Callable[[], str | None]],
+        *,
+        announcements: Callable[[threading.Event], Iterator[str]] | None = None,
+        interval: float = WATCH_INTERVAL_S,
+    ) -> None:
         self.l1 = l1
         self.readers = tuple(readers)
+        self.announcements = announcements
+        self.interval = interval
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def check(self) -> set[str]:
         """Drop L1 entries of builds no longer served; returns the builds served now."""
@@ -144,17 +154,32 @@ class BuildWatcher:
         return builds
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="p3-l1-watch", daemon=True)
-        self._thread.start()
+        targets = [("p3-l1-watch", self._poll)]
+        if self.announcements is not None:
+            targets.append(("p3-l1-flips", self._listen))
+        for name, target in targets:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
+        for thread in self._threads:
+            thread.join(timeout=2)
 
-    def _run(self) -> None:
-        while not self._stop.wait(WATCH_INTERVAL_S):
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval):
             self.check()
+
+    def _listen(self) -> None:
+        assert self.announcements is not None
+        while not self._stop.is_set():
+            try:
+                for _build in self.announcements(self._stop):
+                    self.check()
+            except Exception as exc:  # noqa: BLE001 (Redis down: polling still bounds staleness)
+                logger.debug("flip announcements interrupted: %s", exc)
+            self._stop.wait(1.0)  # resubscribe after a second
 
 
 def _quietly(read: Callable[[], str | None]) -> str | None:

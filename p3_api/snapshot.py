@@ -63,6 +63,9 @@ class SnapshotService:
                 lambda: self.query_cache.current_build(),
                 self.ml_outputs.build_id,
             ],
+            announcements=(lambda stop: self.query_cache.flips(stop))
+            if settings.redis_url
+            else None,
         )
 
     @property

@@ -14,7 +14,7 @@ import time
 import warnings
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .core import (
@@ -134,6 +134,11 @@ class QueryCache(ABC):
         elapsed = (time.perf_counter() - started) * 1000
         self._record(ref, elapsed, False, target, "compute", None, cost_ms, session)
         return CacheResult(payload, False, target, elapsed, "compute", value=value)
+
+    def flips(self, stop: threading.Event) -> Iterator[str]:
+        """Builds as ``p3:current`` flips to them, announced by the backend, until ``stop`` is set.
+        The embedded backend announces nothing (returns at once): its readers poll."""
+        return iter(())
 
     def current_build(self) -> str | None:
         """The build readers are served from (``p3:current``), or None if none was flipped yet."""

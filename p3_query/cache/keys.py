@@ -35,3 +35,8 @@ def entry_key(build_id: str, query_hash: str, prefix: str = DEFAULT_PREFIX) -> s
 def current_key(prefix: str = DEFAULT_PREFIX) -> str:
     """The key naming the build readers are served from: ``p3:current``."""
     return f"{prefix}:current"
+
+
+def flips_channel(prefix: str = DEFAULT_PREFIX) -> str:
+    """The pub/sub channel each flip of ``p3:current`` is announced on (message: the new build)."""
+    return f"{prefix}:flips"

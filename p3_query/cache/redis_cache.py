@@ -8,6 +8,7 @@ touch keys they compute from the prefix, which is fine on a standalone server (n
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from redis.retry import Retry
 
 from .base import CacheUnavailable, QueryCache
 from .core import CacheStats, Origin, QueryEvent, QueryRef, QueryStat
-from .keys import RESERVED, current_key, entry_key
+from .keys import RESERVED, current_key, entry_key, flips_channel
 from .latency import bucket_of
 
 _LOOKUP = """
@@ -47,6 +48,7 @@ _FLIP = """
 local previous = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[1])
 return previous
 """
 
@@ -96,6 +98,19 @@ class RedisCache(QueryCache):
         self._k_templates = f"{p}:stats:templates"
         self._k_specs = f"{p}:specs"
         self._k_log = f"{p}:log"
+
+    def flips(self, stop: threading.Event) -> Iterator[str]:
+        """Each build ``p3:current`` flips to, as announced on ``p3:flips``, until ``stop`` is set
+        (a RedisError when the server goes away: the caller reconnects)."""
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(flips_channel(self.prefix))
+            while not stop.is_set():
+                message = pubsub.get_message(timeout=0.25)
+                if message is not None and message["type"] == "message":
+                    yield _text(message["data"])
+        finally:
+            pubsub.close()
 
     def _k_keys(self, build_id: str) -> str:
         return f"{self.prefix}:meta:keys:{build_id}"
@@ -201,7 +216,8 @@ class RedisCache(QueryCache):
             pipe.hsetnx(self._k_first_seen, build_id, f"{time.time():.3f}")
             pipe.execute()
             previous = self._flip_script(
-                keys=[self._k_current, self._k_flipped], args=[build_id, f"{time.time():.3f}"]
+                keys=[self._k_current, self._k_flipped],
+                args=[build_id, f"{time.time():.3f}", flips_channel(self.prefix)],
             )
             retired = self._retire_all_but(build_id)
         return (previous.decode() if previous else None), retired

@@ -3,13 +3,15 @@ every process within a second of a publish."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from pathlib import Path
 
 import httpx
 
-from p3_api.response_cache import Entry, ResponseL1, etag, matches, request_key
+from p3_api.response_cache import BuildWatcher, Entry, ResponseL1, etag, matches, request_key
+from p3_query.cache.redis_cache import RedisCache
 from tests.fixtures.snapshots import PublishedSnapshot
 
 from .conftest import StartApi, publish_copy
@@ -110,3 +112,26 @@ def test_ergast_answers_are_cached_for_anonymous_clients_with_an_etag(
     assert again.content == first.content
     assert first.headers["cache-control"].startswith("public, max-age=")
     assert revalidated.status_code == 304
+
+
+def test_a_flip_announced_through_redis_drops_the_old_build_without_waiting_for_a_poll(
+    redis_url: str,
+) -> None:
+    cache = RedisCache(redis_url, prefix=f"p3test{secrets.token_hex(4)}")
+    cache.flip("b1")
+    l1 = ResponseL1(max_bytes=10_000)
+    # Polling once an hour: only the announcement can drop the entry within the second.
+    watcher = BuildWatcher(l1, [cache.current_build], announcements=cache.flips, interval=3600)
+    watcher.start()
+    try:
+        l1.put("answer", Entry("b1", b"old", "application/json"))
+        time.sleep(0.5)  # the subscription is in place
+        cache.flip("b2")
+        deadline = time.monotonic() + 1.0
+        while l1.get("answer") is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert l1.get("answer") is None
+    finally:
+        watcher.stop()
+        cache.clear()
+        cache.close()
