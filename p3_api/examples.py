@@ -7,6 +7,7 @@ answer's, and fails for a route without an example, so the documentation cannot 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,37 @@ NORMALISED_SPEC = {
     "format": "json",
 }
 LATENCY = {"count": 120.0, "mean_ms": 0.4, "p50_ms": 0.3, "p95_ms": 0.9, "p99_ms": 1.6}
+
+LIVE_STATE = {
+    "season": 2019,
+    "round": 21,
+    "status": "running",
+    "lap": 52,
+    "total_laps": 71,
+    "laps_remaining": 19,
+    "fastest_lap": {"driver_id": 830, "lap": 48, "time_ms": 72811},
+    "events_applied": 1094,
+    "rows": [
+        {
+            "position": 1,
+            "driver_id": 830,
+            "code": "VER",
+            "name": "Max Verstappen",
+            "constructor": "Red Bull",
+            "grid": 1,
+            "laps": 52,
+            "gap_ms": None,
+            "laps_down": 0,
+            "interval_ms": None,
+            "last_lap_ms": 73342,
+            "best_lap_ms": 72811,
+            "pits": 2,
+            "retired": False,
+            "status": "running",
+            "position_text": "1",
+        }
+    ],
+}
 
 EXAMPLES: dict[tuple[str, str], Example] = {
     ("GET", "/healthz"): Example({"status": "ok"}, "/healthz"),
@@ -296,6 +328,20 @@ EXAMPLES: dict[tuple[str, str], Example] = {
             ],
         },
         "/v1/anomalies?kind=laps&limit=1",
+    ),
+    ("GET", "/v1/live/races"): Example(
+        {
+            "races": [
+                {"season": 2019, "round": 21, "status": "running", "lap": 52, "total_laps": 71}
+            ]
+        },
+        "/v1/live/races",
+    ),
+    ("GET", "/v1/live/races/{season}/{round}"): Example(LIVE_STATE, "/v1/live/races/2019/21"),
+    ("GET", "/v1/live/races/{season}/{round}/events"): Example(
+        f"event: state\nid: 1764575000000-0\ndata: {json.dumps(LIVE_STATE)[:120]}...\n\n",
+        "/v1/live/races/2019/21/events",
+        media_type="text/event-stream",
     ),
     ("GET", "/ergast/f1/{path}"): Example(
         ERGAST_STANDINGS, "/ergast/f1/2023/22/driverStandings/1.json"
