@@ -22,7 +22,7 @@ from .openapi import install_openapi
 from .problems import UnexpectedErrors, install_problem_handlers
 from .ratelimit import RateLimitHeaders
 from .snapshot import SnapshotService
-from .v1 import cache, entities, live, ml, query
+from .v1 import cache, compare, entities, live, ml, query
 
 DESCRIPTION = """\
 P3 serves the published snapshot of its F1 warehouse: an **Ergast-compatible** read API under
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.include_router(metrics.router)
     app.include_router(oauth_router)
     app.include_router(query.router)
+    app.include_router(compare.router)
     app.include_router(entities.router)
     app.include_router(cache.router)
     app.include_router(ml.router)

@@ -233,6 +233,41 @@ EXAMPLES: dict[tuple[str, str], Example] = {
         },
         QUERY_SPEC,
     ),
+    ("GET", "/v1/compare/{entity}"): Example(
+        {
+            "build_id": BUILD,
+            "query_hash": "5ffa75ab5c423a99ecccf7acf5bc92dee2e82feb715d393953a9a61f8c8d1f36",
+            "spec": NORMALISED_SPEC | {"compare": True},
+            "rows": [
+                {
+                    "entity_id": 830,
+                    "entity_ref": "max_verstappen",
+                    "entity_name": "Max Verstappen",
+                    "points": 395.5,
+                    "wins": 10,
+                }
+            ],
+            "comparison": [
+                {
+                    "scope": "overall",
+                    "season": None,
+                    "a_id": 1,
+                    "a_ref": "hamilton",
+                    "b_id": 830,
+                    "b_ref": "max_verstappen",
+                    "metric": "points",
+                    "a_value": 387.5,
+                    "b_value": 395.5,
+                    "difference": -8.0,
+                    "ahead": "max_verstappen",
+                    "a_seasons_ahead": None,
+                    "b_seasons_ahead": None,
+                }
+            ],
+            "timings_ms": {"plan": 0.2, "sql": 3.1, "analysis": 0.3, "total": 3.6},
+        },
+        "/v1/compare/driver?ids=hamilton,max_verstappen&seasons=2021&metrics=wins,points",
+    ),
     ("GET", "/v1/drivers"): Example(page(DRIVER, 2), "/v1/drivers?q=hamilton&limit=1"),
     ("GET", "/v1/constructors"): Example(
         page(CONSTRUCTOR, 3), "/v1/constructors?q=ferrari&limit=1"

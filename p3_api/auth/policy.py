@@ -45,6 +45,7 @@ RULES: dict[tuple[str, str], Access] = {
     ("GET", "/v1/predictions"): Role.analyst,
     ("POST", "/v1/query"): Role.analyst,
     ("POST", "/v1/query/explain"): Role.analyst,
+    ("GET", "/v1/compare/{entity}"): Role.analyst,
     # Cache control.
     ("GET", "/v1/cache/stats"): Role.admin,
     ("POST", "/v1/cache/clear"): Role.admin,
