@@ -40,12 +40,13 @@ def isolated_p3_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
-    """Parse the dbt project once per session, for the tests that load the definitions (which
-    read the manifest, never parse it): ``pytestmark = pytest.mark.usefixtures("dbt_manifest")``."""
-    from p3_dagster.lib.dbt import dbt_executable, dbt_project, parse_manifest
+    """The dbt manifest of the test target, parsed at most once per session and only when the
+    project changed since the last parse, for the tests that load the definitions (which read the
+    manifest, never parse it): ``pytestmark = pytest.mark.usefixtures("dbt_manifest")``."""
+    from p3_dagster.lib.dbt import dbt_executable, dbt_project, ensure_manifest
 
     project = dbt_project("test")
-    parse_manifest(project, dbt_executable(), env={"P3_ENV": "test"})
+    ensure_manifest(project, dbt_executable(), env={"P3_ENV": "test"})
     return Path(project.manifest_path)
 
 

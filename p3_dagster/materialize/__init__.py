@@ -36,6 +36,12 @@ __all__ = ["INSTANCE_TEMPLATE", "prepare_dagster_home", "run_materialize"]
 
 INSTANCE_TEMPLATE = REPO_ROOT / "deploy" / "dagster.local.yaml"
 
+# One "materialisation planned" event per asset for a season-range run instead of one per asset
+# partition (675 fewer writes for 1950-2024, ~14 ms each on the SQLite instance). Dagster's trade:
+# a run that fails leaves its partitions unmarked instead of marked failed; the run itself, its
+# failed step and the failure alert say what failed.
+PLANNED_EVENTS_AS_SUBSETS = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+
 
 def prepare_dagster_home(settings: Settings) -> Path:
     """Create ``$P3_HOME/dagster`` with the local instance config, and point DAGSTER_HOME at it."""
@@ -58,7 +64,7 @@ def run_materialize(settings: Settings, select: str = "*") -> bool:
     log_path = settings.home / "logs" / f"materialize-{run_id[:8]}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log, library_output_to(log):
-        say("parsing the dbt project (dbt parse)")
+        say("checking the dbt manifest (dbt parse only if the project changed)")
         prepare_manifest(settings)
         say("loading the definitions")
         definitions = build_definitions(settings)
@@ -77,6 +83,7 @@ def run_materialize(settings: Settings, select: str = "*") -> bool:
         )
         settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
         reported: set[str] = set()
+        os.environ.setdefault(PLANNED_EVENTS_AS_SUBSETS, "1")
         with dg.DagsterInstance.get() as instance:
             recover_dead_runs(instance, say)
             job = reconstructable_job()

@@ -52,17 +52,20 @@ def run_with_progress(
     progress = Progress(started, reported)
     try:
         worker.start()
-        seen = 0
+        cursor: str | None = None
         next_pool_check = started + 2.0
         while True:
             worker.join(timeout=0.5)
+            finished = not worker.is_alive()  # before the read, so the last events are printed
             if received:
                 cancel(instance, run_id, received[0], log)
-            records = instance.all_logs(run_id, of_type=PROGRESS_EVENTS)
-            for record in records[seen:]:
-                progress.event(record)
-            seen = max(seen, len(records))
-            if not worker.is_alive():
+            # Only the records after the cursor: re-reading the whole log every half second
+            # competed with the run's own event writes for the GIL and the storage lock.
+            page = instance.get_records_for_run(run_id, cursor=cursor, of_type=PROGRESS_EVENTS)
+            for record in page.records:
+                progress.event(record.event_log_entry)
+            cursor = page.cursor
+            if finished:
                 break
             if time.monotonic() >= next_pool_check:
                 next_pool_check = time.monotonic() + 2.0

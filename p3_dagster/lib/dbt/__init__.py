@@ -15,6 +15,8 @@ from .project import (
     dbt_environment,
     dbt_executable,
     dbt_project,
+    ensure_manifest,
+    manifest_key,
     parse_manifest,
     prepare_manifest,
 )
@@ -32,7 +34,9 @@ __all__ = [
     "dbt_environment",
     "dbt_executable",
     "dbt_project",
+    "ensure_manifest",
     "failure_summary",
+    "manifest_key",
     "parse_manifest",
     "prepare_manifest",
     "prune_run_folders",
