@@ -35,7 +35,9 @@ def main() -> int:
         host=api.host,
         port=api.port,
         workers=api.workers,
-        proxy_headers=False,
+        # Only a trusted proxy may name the client (X-Forwarded-For): the anonymous limit is per IP.
+        proxy_headers=bool(api.forwarded_allow_ips),
+        forwarded_allow_ips=api.forwarded_allow_ips or None,
         server_header=False,
         log_level="info",
         # One log line per request would cost more than answering a cached one; /metrics counts

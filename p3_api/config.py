@@ -52,6 +52,12 @@ class ApiSettings(BaseSettings):
         description="How long a process reuses a key or client it read from the store; a "
         "revocation takes effect everywhere within it (0 = read the store on every request).",
     )
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Proxies (comma-separated IPs or CIDRs, `*` for any) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are trusted, so anonymous limits count each client behind them by its "
+        "own IP; empty = none (the peer address is the client).",
+    )
     access_log: bool = Field(
         default=False, description="Log every request (uvicorn's access log); /metrics counts them."
     )
