@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,23 +148,18 @@ def check_mlflow(settings: Settings) -> Check:
     return Check(name, True, f"{redact(uri)} (not checked)")
 
 
-def check_dagster_instance() -> Check:
-    """The Dagster instance in DAGSTER_HOME loads and its run storage answers."""
-    home = os.environ.get("DAGSTER_HOME")
+def check_dagster_instance(settings: Settings) -> Check:
+    """The Dagster instance in DAGSTER_HOME (default: ``$P3_HOME/dagster``, what ``make run`` uses)
+    loads and its run storage answers."""
+    home = os.environ.get("DAGSTER_HOME") or str(settings.dagster_home)
     name = "dagster instance (DAGSTER_HOME)"
-    if not home:
-        return Check(
-            name,
-            False,
-            "DAGSTER_HOME is not set",
-            "export DAGSTER_HOME=$(p3 dagster-home) for the local instance, or the stack's folder",
-        )
     if not (Path(home) / "dagster.yaml").exists():
         return Check(
             name,
             False,
             f"{home}/dagster.yaml does not exist",
-            "run `p3 dagster-home` (local) or copy deploy/dagster.yaml there (production)",
+            "run `make run` or `p3 dagster-home` (local), or copy deploy/dagster.yaml there "
+            "(production)",
         )
     import dagster as dg
 
@@ -182,10 +178,13 @@ def check_dagster_instance() -> Check:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    last = lines[-1] if lines else type(exc).__name__
-    return " ".join(last.split())
+    # Dagster's config errors carry a whole stack trace in their text; keep what a user can act on.
+    text = str(exc)
+    missing = re.search(r'environment variable "([A-Za-z0-9_]+)" which is not set', text)
+    if missing:
+        return f"{missing.group(1)} is not set"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _size(path: Path) -> str:
@@ -199,8 +198,11 @@ def run_checks(settings: Settings) -> list[Check]:
         lambda: check_snapshot(settings),
         lambda: check_redis(settings.redis_url),
         lambda: check_mlflow(settings),
-        lambda: check_dagster_instance(),
+        lambda: check_dagster_instance(settings),
     ]
     if settings.database_url:
         checks.insert(3, lambda: check_postgres(settings.database_url))
+    else:
+        not_set = Check("postgres (P3_DATABASE_URL)", True, "not configured: API keys in SQLite")
+        checks.insert(3, lambda: not_set)
     return [check() for check in checks]

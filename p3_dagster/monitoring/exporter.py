@@ -13,6 +13,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -204,12 +205,16 @@ def mlflow_metrics(settings: Settings) -> Iterator[Metric]:
 
     from ml.predict import CHAMPION_ALIAS, MODEL_NAME
 
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     champion = _gauge(
         "p3_mlflow_champion_timestamp_seconds",
         "When the version the champion alias points at was registered (Unix time).",
         ["model", "version"],
     )
+    uri = settings.mlflow_tracking_uri or ""
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        yield champion  # no local store yet; opening one would create it
+        return
+    client = MlflowClient(tracking_uri=uri)
     try:
         version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)
     except MlflowException as exc:
@@ -285,6 +290,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     """Serve /metrics on ``host:port`` until interrupted (the instance is DAGSTER_HOME's)."""
     from prometheus_client import CollectorRegistry, start_http_server
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     instance = dg.DagsterInstance.get()
     registry = CollectorRegistry()
     registry.register(
