@@ -163,6 +163,9 @@ def result_scope(where: Where, request: ErgastRequest, table: str = "re") -> Non
         where.add(f"{table}.status_id = ?", request.status)
 
 
+_TOTAL = "p3_total_rows"  # the window column carrying the row count on every row of a page
+
+
 def fetch(cursor: Any, request: ErgastRequest) -> Answer:
     """The answer to ``request`` on ``cursor`` (a read-only snapshot cursor)."""
     unsupported = request.given() - ALLOWED[request.resource]
@@ -184,13 +187,23 @@ def fetch(cursor: Any, request: ErgastRequest) -> Answer:
 def _page(
     cursor: Any, select: str, body: str, order: str, params: list[object], request: ErgastRequest
 ) -> tuple[int, list[dict[str, Any]]]:
-    (total,) = cursor.execute(f"select count(*) from (select {select} {body})", params).fetchone()
+    # One statement: the window counts every row the page is cut from (after any GROUP BY), so
+    # the total costs no second pass over the joins. Only a page past the end needs a count.
     result = cursor.execute(
-        f"select {select} {body} order by {order} limit ? offset ?",
+        f"select {select}, count(*) over () as {_TOTAL} {body} order by {order} limit ? offset ?",
         [*params, request.limit, request.offset],
     )
-    names = [d[0] for d in result.description]
-    return int(total), [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+    names = [d[0] for d in result.description][:-1]
+    rows = result.fetchall()
+    if rows:
+        total = rows[0][-1]
+    elif request.offset == 0:
+        total = 0
+    else:
+        (total,) = cursor.execute(
+            f"select count(*) from (select {select} {body})", params
+        ).fetchone()
+    return int(total), [dict(zip(names, row[:-1], strict=True)) for row in rows]
 
 
 def _results_exist(request: ErgastRequest, scope: Scope, link: str) -> Where:

@@ -40,6 +40,17 @@ def test_pages_of_results_merge_into_the_csv_rows(ergast_api: ApiServer) -> None
     assert sorted(seen) == expected
 
 
+def test_a_page_past_the_end_is_empty_and_still_counts_every_row(ergast_api: ApiServer) -> None:
+    first = get(ergast_api, "2008/drivers/hamilton/results.json", limit=5)
+    beyond = get(ergast_api, "2008/drivers/hamilton/results.json", limit=5, offset=1000)
+    statuses = get(ergast_api, "2008/status.json", limit=2)
+    all_statuses = get(ergast_api, "2008/status.json", limit=100)
+    assert int(first["total"]) > 5 and beyond["total"] == first["total"]
+    assert beyond["RaceTable"]["Races"] == []
+    # A grouped resource counts its groups, not the rows grouped.
+    assert statuses["total"] == str(len(all_statuses["StatusTable"]["Status"]))
+
+
 def test_filters_in_any_order_give_the_same_answer(ergast_api: ApiServer) -> None:
     a = get(ergast_api, "drivers/alonso/circuits/monaco/results.json", limit=100)
     b = get(ergast_api, "circuits/monaco/drivers/alonso/results", limit=100)
