@@ -10,6 +10,7 @@ from p3_common.settings import Settings, get_settings
 
 from .defs import automation, ingestion, serving, transform
 from .defs.jobs import materialize_everything_job
+from .defs.live import build_defs as build_live_defs
 from .defs.ml import build_defs as build_ml_defs
 from .defs.resources import build_resources, build_source_resource
 from .lib.catalog import catalogued
@@ -41,6 +42,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         raw,
         downstream,
         build_ml_defs(marts),
+        build_live_defs(settings, marts, seasons),
         automation.build_defs(settings),
         dg.Definitions(
             jobs=[materialize_everything_job],

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,7 +16,7 @@ from p3_common.settings import SettingsError, get_settings
 from p3_common.snapshot import SnapshotError
 
 from .config import LiveNotConfigured, LiveSettings, redis_url
-from .processor import Processor
+from .processor import Enrich, Processor, chain
 from .replay import RaceNotFound, load_race, replay
 from .streams import Publisher, Race, connect
 
@@ -60,6 +61,31 @@ def replay_command(
     typer.echo(f"published {count} events")
 
 
+def _enrich(with_model: bool) -> Enrich:
+    """Lap anomalies always; probabilities when the in-race model and the race-outcome champion
+    load from MLflow (else the leaderboard goes out without them, and the log says why)."""
+    from .anomalies import LapAnomalies
+
+    steps: list[Enrich] = [LapAnomalies()]
+    if with_model:
+        from .probabilities import Probabilities, champion_pre_race, load_in_race_model
+
+        settings = get_settings()
+        uri = settings.mlflow_tracking_uri or ""
+        try:
+            model = load_in_race_model(uri, LiveSettings().model_uri)
+        except Exception as exc:  # MLflow raises several types for "not registered / unreachable"
+            logging.getLogger(__name__).warning(
+                "no in-race probabilities: the model did not load (%s); materialise "
+                "ml/in_race_model or pass --no-model",
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
+        else:
+            snapshot = settings.serving_duckdb_path or Path()
+            steps.append(Probabilities(model, champion_pre_race(snapshot, uri)))
+    return chain(*steps)
+
+
 @app.command("process")
 def process_command(
     season: Annotated[
@@ -72,6 +98,9 @@ def process_command(
     until_finished: Annotated[
         bool, typer.Option(help="Exit once every processed race is finished.")
     ] = False,
+    model: Annotated[
+        bool, typer.Option(help="Add in-race win/podium probabilities (needs a registered model).")
+    ] = True,
 ) -> None:
     """Run a stream processor: keep each race's live state and publish it (Ctrl-C stops it)."""
     url, live = _setup()
@@ -88,6 +117,7 @@ def process_command(
         states_maxlen=live.states_maxlen,
         reconnect_seconds=live.reconnect_seconds,
     )
+    processor.enrich = _enrich(model)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -29,6 +29,17 @@ Outcome = Literal["applied", "duplicate", "dead"]
 Enrich = Callable[[RaceState, dict[str, Any]], dict[str, Any]]
 
 
+def chain(*steps: Enrich) -> Enrich:
+    """One enrich step that runs ``steps`` in order on each leaderboard."""
+
+    def run(state: RaceState, board: dict[str, Any]) -> dict[str, Any]:
+        for step in steps:
+            board = step(state, board)
+        return board
+
+    return run
+
+
 @dataclass
 class Counts:
     """What a processor did, by outcome."""

@@ -79,6 +79,15 @@ def finished_key(prefix: str) -> str:
     return f"{prefix}:finished"
 
 
+def finished_since(
+    client: redis.Redis, prefix: str, cursor: str | None, *, count: int = 100
+) -> list[tuple[str, int, int]]:
+    """``(entry id, season, round)`` of races finished after entry ``cursor`` (None: all)."""
+    start = f"({cursor}" if cursor else "-"
+    entries: Any = client.xrange(finished_key(prefix), min=start, count=count)
+    return [(str(i), int(f["season"]), int(f["round"])) for i, f in entries]
+
+
 def known_races(client: redis.Redis, prefix: str) -> list[Race]:
     """Every race with an event stream."""
     members = client.smembers(races_key(prefix))
