@@ -147,11 +147,12 @@ def start_api(tmp_path: Path) -> Iterator[StartApi]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api(
     tmp_path_factory: pytest.TempPathFactory, snapshot: PublishedSnapshot
 ) -> Iterator[ApiServer]:
-    """One server with two workers on the session's snapshot, shared by a test module."""
+    """One server with two workers on the session's snapshot, shared by the tests that only
+    read through it (a test that changes what a server holds starts its own: ``start_api``)."""
     server = launch(snapshot.path, tmp_path_factory.mktemp("api"))
     yield server
     server.stop()

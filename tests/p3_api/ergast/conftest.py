@@ -27,7 +27,7 @@ def read_csv(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def real_snapshot(snapshot: PublishedSnapshot) -> PublishedSnapshot:
     """The session snapshot, when it holds the real Ergast history (the samples are real data)."""
     if snapshot.kind != "real":
@@ -41,7 +41,7 @@ def real_snapshot(snapshot: PublishedSnapshot) -> PublishedSnapshot:
     return snapshot
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ergast_api(real_snapshot: PublishedSnapshot, api: ApiServer) -> ApiServer:
     """The module's API server, on real data."""
     return api
