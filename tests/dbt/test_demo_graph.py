@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -157,3 +158,80 @@ def test_a_failed_dbt_test_names_the_failed_nodes_without_colour_codes(
     assert "--select" not in message and "fct_race_results" not in message.splitlines()[0]
     assert "source_unique_ergast_ergast__drivers_driver_id" in message, message
     assert "failing rows" in message and len(message.splitlines()) < 20, message
+
+
+# The per-column not_null and accepted_range tests these model-level tests replaced.
+REPLACED_NOT_NULL_TESTS = 252
+REPLACED_RANGE_TESTS = 78
+
+
+def consolidated_tests(graph: BuiltGraph) -> list[tuple[str, dict, str, str]]:
+    """(generic test name, its arguments, compiled SQL, tested relation) of every model-level
+    not_null_columns / columns_within_range test the graph's dbt build ran."""
+    (run_results,) = (graph.settings.home / "dbt" / "runs").glob("*/run_results.json")
+    manifest = json.loads((run_results.parent / "manifest.json").read_text())
+    compiled = {
+        r["unique_id"]: r["compiled_code"] for r in json.loads(run_results.read_text())["results"]
+    }
+    found = []
+    for unique_id, node in manifest["nodes"].items():
+        generic = (node.get("test_metadata") or {}).get("name")
+        if generic in ("not_null_columns", "columns_within_range"):
+            model = manifest["nodes"][node["attached_node"]]
+            found.append(
+                (
+                    generic,
+                    node["test_metadata"]["kwargs"],
+                    compiled[unique_id],
+                    model["relation_name"],
+                )
+            )
+    return found
+
+
+def violations(con: duckdb.DuckDBPyConnection, sql: str, relation: str) -> list[str]:
+    """What the compiled test reports for the mutant table standing in for ``relation``."""
+    rows = con.execute(sql.replace(relation, "mutant")).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_each_column_of_a_consolidated_test_fails_it_on_a_violating_row(
+    demo_graph: BuiltGraph, tmp_path: Path
+) -> None:
+    """Mutation test of every guarantee the model-level tests took over from per-column tests:
+    one violating value in any listed column makes the compiled test return that row, naming
+    the column (a dbt test fails when it returns rows)."""
+    warehouse = tmp_path / "warehouse.duckdb"  # same file name: relations keep their database
+    shutil.copy2(demo_graph.settings.warehouse_path, warehouse)
+    tests = consolidated_tests(demo_graph)
+    not_null = [
+        (sql, rel, c) for g, kw, sql, rel in tests if g == "not_null_columns" for c in kw["columns"]
+    ]
+    ranges = [
+        (sql, rel, column, bounds)
+        for g, kw, sql, rel in tests
+        if g == "columns_within_range"
+        for column, bounds in kw["ranges"].items()
+    ]
+    assert len(not_null) >= REPLACED_NOT_NULL_TESTS and len(ranges) >= REPLACED_RANGE_TESTS
+    with duckdb.connect(str(warehouse)) as con:
+        for sql, relation, column in not_null:
+            con.execute(f"create or replace temp table mutant as select * from {relation} limit 3")
+            assert violations(con, sql, relation) == [], (relation, column)
+            con.execute(
+                f'update mutant set "{column}" = null where rowid = (select min(rowid) from mutant)'
+            )
+            assert violations(con, sql, relation) == [column], (relation, column)
+        for sql, relation, column, bounds in ranges:
+            inclusive = bounds.get("inclusive", True)
+            for bound, outside in (("min_value", -1), ("max_value", 1)):
+                if bounds.get(bound) is None:
+                    continue
+                value = bounds[bound] + (outside if inclusive else 0)
+                con.execute(
+                    f"create or replace temp table mutant as select * from {relation} limit 3"
+                )
+                con.execute(
+                    f'update mutant set "{column}" = {value} where rowid = (select min(rowid) from mutant)'
+                )
+                assert violations(con, sql, relation) == [column], (relation, column, bound)

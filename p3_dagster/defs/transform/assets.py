@@ -50,12 +50,20 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
             """Build the dbt models and run their tests (staging and intermediate views, mart tables).
 
             Each materialisation carries the relation's column schema (with types) and row count,
-            read from the warehouse once dbt has finished; a failure names the failed dbt nodes.
+            read from the warehouse once dbt has finished (so materialisations follow dbt's exit
+            while test results stream as they come); a failure names the failed dbt nodes.
             """
             invocation = dbt.cli(dbt_build_args(config), context=context, raise_on_error=False)
-            events = list(invocation.stream())
+            outputs = []
+            for event in invocation.stream():
+                if isinstance(event, dg.Output):
+                    outputs.append(event)
+                else:
+                    # Test results and observations are recorded while dbt is still running,
+                    # so their event writes overlap dbt's work instead of following it.
+                    yield event
             warehouse = Path(dbt.environment.get("P3_DUCKDB_PATH", ""))
-            yield from with_relation_metadata(events, context, warehouse)
+            yield from with_relation_metadata(outputs, context, warehouse)
             raise_if_failed(invocation)
 
     return dbt_models
