@@ -109,6 +109,22 @@ NORMALISED_SPEC = {
     "limit": 1000,
     "format": "json",
 }
+QUERY_ROWS = [
+    {
+        "entity_id": 830,
+        "entity_ref": "max_verstappen",
+        "entity_name": "Max Verstappen",
+        "points": 395.5,
+        "wins": 10,
+    },
+    {
+        "entity_id": 1,
+        "entity_ref": "hamilton",
+        "entity_name": "Lewis Hamilton",
+        "points": 387.5,
+        "wins": 8,
+    },
+]
 LATENCY = {"count": 120.0, "mean_ms": 0.4, "p50_ms": 0.3, "p95_ms": 0.9, "p99_ms": 1.6}
 
 LIVE_STATE = {
@@ -176,22 +192,7 @@ EXAMPLES: dict[tuple[str, str], Example] = {
             "build_id": BUILD,
             "query_hash": "3b7fa3671a6227338ee4486cdcb75759d4ca92f13c969d3e0014751b2efe3f33",
             "spec": NORMALISED_SPEC,
-            "rows": [
-                {
-                    "entity_id": 830,
-                    "entity_ref": "max_verstappen",
-                    "entity_name": "Max Verstappen",
-                    "points": 395.5,
-                    "wins": 10,
-                },
-                {
-                    "entity_id": 1,
-                    "entity_ref": "hamilton",
-                    "entity_name": "Lewis Hamilton",
-                    "points": 387.5,
-                    "wins": 8,
-                },
-            ],
+            "rows": QUERY_ROWS,
             "timings_ms": {"plan": 0.183, "sql": 3.344, "analysis": 0.004, "total": 3.53},
         },
         QUERY_SPEC,
@@ -238,15 +239,7 @@ EXAMPLES: dict[tuple[str, str], Example] = {
             "build_id": BUILD,
             "query_hash": "5ffa75ab5c423a99ecccf7acf5bc92dee2e82feb715d393953a9a61f8c8d1f36",
             "spec": NORMALISED_SPEC | {"compare": True},
-            "rows": [
-                {
-                    "entity_id": 830,
-                    "entity_ref": "max_verstappen",
-                    "entity_name": "Max Verstappen",
-                    "points": 395.5,
-                    "wins": 10,
-                }
-            ],
+            "rows": QUERY_ROWS[:1],
             "comparison": [
                 {
                     "scope": "overall",
