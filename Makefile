@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install manifest run dev api mlflow test test-fast bench lint typecheck fmt clean
+.PHONY: install manifest run dev api mlflow test test-fast bench lint typecheck fmt clean stack stack-down compose
 
 install: $(VENV)/.installed  ## Create .venv and install the locked dependencies (uv, bytecode compiled)
 
@@ -46,6 +46,19 @@ MLFLOW_STORE = $(BIN)/python -c 'from p3_common.settings import get_settings as 
 mlflow: install  ## MLflow UI on the local store at http://127.0.0.1:5000 (runs, plots, the registered champion)
 	set -- $$($(MLFLOW_STORE)) && MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui \
 		--backend-store-uri "$$1" --default-artifact-root "$$2" --host 127.0.0.1 --port $${MLFLOW_PORT:-5000} --workers 1
+
+# The production topology natively (deploy/services.yaml): PostgreSQL and Redis are P3_DATABASE_URL
+# and P3_REDIS_URL (checked, not started); MLflow, the code server, webserver, daemon, two API
+# processes, the exporter and Prometheus start under $P3_HOME/stack.
+stack: install  ## Start the production services natively (needs P3_DATABASE_URL; stop with make stack-down)
+	$(BIN)/python deploy/stack.py up
+
+stack-down:  ## Stop exactly the processes `make stack` started (pid files under $P3_HOME/stack)
+	$(BIN)/python deploy/stack.py down
+
+compose: install  ## Regenerate docker-compose.yml and deploy/prometheus/prometheus.yml from deploy/services.yaml
+	$(BIN)/python deploy/stack.py compose > docker-compose.yml
+	$(BIN)/python deploy/stack.py prometheus-config > deploy/prometheus/prometheus.yml
 
 test: install  ## Run the whole test suite
 	$(BIN)/pytest

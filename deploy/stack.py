@@ -53,6 +53,7 @@ COMPOSE_PATHS = {
     "PROMETHEUS_DATA": "/prometheus",
     # Compose fills these from .env when it reads the file; no secret is committed.
     "DATABASE_URL": "postgresql://p3:${P3_POSTGRES_PASSWORD}@postgres:5432/dagster",
+    "DAGSTER_DATABASE_URL": "postgresql+psycopg2://p3:${P3_POSTGRES_PASSWORD}@postgres:5432/dagster",
     "MLFLOW_DATABASE_URL": "postgresql+psycopg://p3:${P3_POSTGRES_PASSWORD}@postgres:5432/mlflow",
     "REDIS_URL": "redis://redis:6379/0",
     "DAGSTER_UI_URL": "${P3_DAGSTER_UI_URL:-http://127.0.0.1:3000}",
@@ -319,12 +320,16 @@ def native_order(services: dict[str, dict[str, Any]]) -> list[str]:
     return order
 
 
+def with_driver(url: str, driver: str) -> str:
+    """``postgresql://...`` as ``postgresql+<driver>://...`` (SQLAlchemy's driver selection)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme=f"{parts.scheme.split('+')[0]}+{driver}"))
+
+
 def mlflow_database_url(database_url: str) -> str:
     """P3_MLFLOW_DATABASE_URL's default: database ``<db>_mlflow`` on the same server, psycopg 3."""
-    parts = urlsplit(database_url)
-    scheme = parts.scheme.split("+")[0]
-    path = f"{parts.path.rstrip('/')}_mlflow"
-    return urlunsplit(parts._replace(scheme=f"{scheme}+psycopg", path=path))
+    parts = urlsplit(with_driver(database_url, "psycopg"))
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}_mlflow"))
 
 
 def native_context(
@@ -347,6 +352,7 @@ def native_context(
         "PROMETHEUS_CONFIG": str(stack / "prometheus" / "prometheus.yml"),
         "PROMETHEUS_DATA": str(stack / "prometheus" / "data"),
         "DATABASE_URL": database_url,
+        "DAGSTER_DATABASE_URL": with_driver(database_url, "psycopg2"),
         "MLFLOW_DATABASE_URL": env.get("P3_MLFLOW_DATABASE_URL")
         or mlflow_database_url(database_url),
         "REDIS_URL": redis_url,

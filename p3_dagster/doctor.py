@@ -172,7 +172,7 @@ def check_dagster_instance(settings: Settings) -> Check:
             name,
             False,
             f"{home}/dagster.yaml does not load: {_first_line(exc)}",
-            "fix the named setting (for PostgreSQL storage: P3_DATABASE_URL)",
+            "fix the named setting (PostgreSQL storage: P3_DAGSTER_DATABASE_URL, see deploy/dagster.yaml)",
         )
     return Check(name, True, f"{home} ({storage}, {runs} runs)")
 

@@ -26,6 +26,7 @@ logger = logging.getLogger("p3.exporter")
 # Runs read per scrape: enough for every job's last success and recent durations.
 RECENT_RUNS = 500
 # Durations of the last N finished runs per job feed the median gauge.
+# Jobs are labelled `dagster_job`: `job` is the label Prometheus gives every scraped target.
 DURATION_WINDOW = 20
 
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -58,22 +59,22 @@ def run_metrics(instance: dg.DagsterInstance, now: float) -> Iterator[Metric]:
     last_success = _gauge(
         "p3_pipeline_last_success_timestamp_seconds",
         "End time of the job's last successful run (Unix time); its age is time() minus this.",
-        ["job"],
+        ["dagster_job"],
     )
     last_duration = _gauge(
         "p3_pipeline_last_run_duration_seconds",
         "Wall time of the job's last finished run, by its final status.",
-        ["job", "status"],
+        ["dagster_job", "status"],
     )
     median_duration = _gauge(
         "p3_pipeline_run_duration_median_seconds",
         f"Median wall time of the job's last {DURATION_WINDOW} successful runs.",
-        ["job"],
+        ["dagster_job"],
     )
     finished = _gauge(
         "p3_pipeline_recent_runs",
         f"Finished runs among the instance's last {RECENT_RUNS}, by job and status.",
-        ["job", "status"],
+        ["dagster_job", "status"],
     )
     seen_success: set[str] = set()
     seen_last: set[str] = set()

@@ -73,6 +73,7 @@ def test_native_plan_runs_the_same_programs_with_loopback_addresses(tmp_path: Pa
     code = by_service["dagster-code"]
     assert by_service["dagster-daemon"].env["P3_CODE_SERVER_PORT"] == str(code.port)
     assert context["MLFLOW_DATABASE_URL"] == "postgresql+psycopg://p3@127.0.0.1:5432/p3_mlflow"
+    assert code.env["P3_DAGSTER_DATABASE_URL"] == "postgresql+psycopg2://p3@127.0.0.1:5432/p3"
 
 
 def test_dependencies_start_first() -> None:

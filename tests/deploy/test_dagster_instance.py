@@ -27,7 +27,7 @@ def test_the_production_instance_queues_runs_in_postgres_with_its_limits(
 ) -> None:
     import psycopg
 
-    monkeypatch.setenv("P3_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("P3_DAGSTER_DATABASE_URL", stack.with_driver(postgres_url, "psycopg2"))
     with dg.DagsterInstance.from_config(str(production_home(tmp_path))) as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         config = instance.get_concurrency_config()
@@ -49,14 +49,14 @@ def test_the_production_instance_queues_runs_in_postgres_with_its_limits(
     assert row == (run.run_id,)
 
 
-def test_the_daemon_without_p3_database_url_stops_naming_it(tmp_path: Path) -> None:
+def test_the_daemon_without_its_database_url_stops_naming_it(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "DAGSTER_HOME": str(production_home(tmp_path))}
     daemon = Path(sys.executable).parent / "dagster-daemon"
     done = subprocess.run(
         [str(daemon), "run"], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode != 0
-    assert 'environment variable "P3_DATABASE_URL" which is not set' in done.stderr
+    assert 'environment variable "P3_DAGSTER_DATABASE_URL" which is not set' in done.stderr
 
 
 def test_the_stack_refuses_to_start_on_an_unreachable_database_in_one_line(tmp_path: Path) -> None:

@@ -76,6 +76,9 @@ def test_the_production_instance_on_a_real_postgres_is_healthy(
     shutil.copyfile(REPO / "deploy/dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("P3_DATABASE_URL", postgres_url)
+    monkeypatch.setenv(
+        "P3_DAGSTER_DATABASE_URL", postgres_url.replace("postgresql:", "postgresql+psycopg2:")
+    )
     monkeypatch.setenv("P3_REDIS_URL", "redis://127.0.0.1:6379/0")
     _, lines = doctor()
     assert line(lines, "postgres (P3_DATABASE_URL)").startswith("ok")
@@ -93,4 +96,4 @@ def test_a_production_instance_without_its_database_url_names_the_variable(
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     _, lines = doctor()
     instance = line(lines, "dagster instance")
-    assert instance.startswith("FAIL") and "P3_DATABASE_URL" in instance
+    assert instance.startswith("FAIL") and "P3_DAGSTER_DATABASE_URL is not set" in instance

@@ -93,12 +93,15 @@ def test_runs_checks_and_the_queue_are_read_from_the_instance(instance: dg.Dagst
 
     metrics = scrape(instance, load_settings())
 
-    success = value(metrics, "p3_pipeline_last_success_timestamp_seconds", job=JOB)
+    success = value(metrics, "p3_pipeline_last_success_timestamp_seconds", dagster_job=JOB)
     assert before <= success <= time.time()
-    assert value(metrics, "p3_pipeline_recent_runs", job=JOB, status="SUCCESS") == 1
-    assert value(metrics, "p3_pipeline_recent_runs", job=JOB, status="FAILURE") == 1
+    assert value(metrics, "p3_pipeline_recent_runs", dagster_job=JOB, status="SUCCESS") == 1
+    assert value(metrics, "p3_pipeline_recent_runs", dagster_job=JOB, status="FAILURE") == 1
     # The last finished run of the job is the failed one.
-    assert value(metrics, "p3_pipeline_last_run_duration_seconds", job=JOB, status="FAILURE") > 0
+    assert (
+        value(metrics, "p3_pipeline_last_run_duration_seconds", dagster_job=JOB, status="FAILURE")
+        > 0
+    )
     assert value(metrics, "p3_pipeline_runs_in_flight", status="QUEUED") == 1
     assert value(metrics, "p3_pipeline_oldest_queued_run_age_seconds") >= 0
     assert value(metrics, "p3_asset_check_failing", check="tiny_is_negative", severity="ERROR") == 1
