@@ -8,12 +8,13 @@ import dagster as dg
 
 from p3_common.settings import Settings, get_settings
 
-from .defs import automation, ingestion, serving, transform
+from .defs import analyses, automation, ingestion, reports, serving, transform
 from .defs.jobs import materialize_everything_job
 from .defs.live import build_defs as build_live_defs
 from .defs.ml import build_defs as build_ml_defs
 from .defs.resources import build_resources, build_source_resource
 from .lib.catalog import catalogued
+from .lib.components import OutputsResource
 
 
 @functools.cache
@@ -44,6 +45,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_ml_defs(marts),
         build_live_defs(settings, marts, seasons),
         automation.build_defs(settings),
+        # Declared analyses (YAML components under defs/analyses), downstream of the snapshot.
+        analyses.build_defs(),
+        reports.build_defs(),
+        dg.Definitions(resources={"outputs": OutputsResource(root=str(settings.home))}),
         dg.Definitions(
             jobs=[materialize_everything_job],
             resources=build_resources(settings),

@@ -4,6 +4,7 @@
 to load a model); `p3_ingest -> p3_common` (the pipeline's plain code: sources, loader, quality
 suites, publish); `ml -> p3_common`; `p3_query -> p3_common` (the engine and cache the API
 serves); `p3_live -> p3_common, ml` (the live streams; `p3_api` and `p3_dagster` may import it);
+`p3_reports -> p3_query, p3_common, ml` (analyses and reports; `p3_dagster` imports it);
 none of those imports Dagster or dbt;
 `p3_common -> stdlib, pydantic and duckdb only` (duckdb for the snapshot contract's read-only
 opener, `p3_common/snapshot.py`). Nothing outside `p3_dagster` imports it.
@@ -18,7 +19,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FIRST_PARTY = {"p3_common", "p3_ingest", "p3_query", "p3_api", "p3_dagster", "ml", "p3_live"}
+FIRST_PARTY = {
+    "p3_common",
+    "p3_ingest",
+    "p3_query",
+    "p3_api",
+    "p3_dagster",
+    "ml",
+    "p3_live",
+    "p3_reports",
+}
 ALLOWED_FIRST_PARTY = {
     "p3_common": {"p3_common"},
     "p3_ingest": {"p3_ingest", "p3_common"},
@@ -29,7 +39,18 @@ ALLOWED_FIRST_PARTY = {
     # p3_live: plain stream-processing code; ml only to apply the in-race model.
     "p3_live": {"p3_live", "p3_common", "ml"},
     # p3_api: only the `p3` CLI, which mounts `p3 api-keys` (p3_api.cli imports no web framework).
-    "p3_dagster": {"p3_dagster", "p3_ingest", "ml", "p3_query", "p3_api", "p3_common", "p3_live"},
+    "p3_dagster": {
+        "p3_dagster",
+        "p3_ingest",
+        "ml",
+        "p3_query",
+        "p3_api",
+        "p3_common",
+        "p3_live",
+        "p3_reports",
+    },
+    # p3_reports: analyses and reports rendered from the snapshot; ml only to read predictions.
+    "p3_reports": {"p3_reports", "p3_query", "p3_common", "ml"},
 }
 FORBIDDEN_THIRD_PARTY = {
     "p3_api": {"dagster", "dagster_dbt", "dbt"},
@@ -37,6 +58,7 @@ FORBIDDEN_THIRD_PARTY = {
     "ml": {"dagster", "dagster_dbt", "dbt"},
     "p3_query": {"dagster", "dagster_dbt", "dbt"},
     "p3_live": {"dagster", "dagster_dbt", "dbt"},
+    "p3_reports": {"dagster", "dagster_dbt", "dbt"},
 }
 P3_COMMON_THIRD_PARTY = {"pydantic", "pydantic_settings", "duckdb"}
 

@@ -48,6 +48,8 @@ def test_definitions_load_and_resolve_for_every_env_and_source(
         "marts",
         "serving",
         "ml",
+        "analyses",
+        "reports",
     }
     for job in defs.jobs or []:
         defs.resolve_job_def(job.name)

@@ -1,0 +1,15 @@
+"""Reports: the post-race report of a race and the season report, as HTML and PDF under
+``$P3_HOME/reports``, rendered by ``p3_reports`` after each publish."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from .assets import post_race_report, season_report
+
+__all__ = ["build_defs"]
+
+
+def build_defs() -> dg.Definitions:
+    """The two report assets (resources: ``snapshot``, ``ml_snapshot``, ``outputs``)."""
+    return dg.Definitions(assets=[post_race_report, season_report])
