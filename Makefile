@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --all-extras --python $(PYTHON) --compile-bytecode
 	@touch $@
 
-manifest: install  ## Parse the dbt project into dbt_project/target/manifest.json (Dagster loads it)
+manifest: install  ## Parse the dbt project into dbt_project/target/<P3_ENV>/manifest.json if it changed (Dagster loads it)
 	$(BIN)/p3 dbt-manifest
 
 run: install  ## Materialise every asset on the configured source (default: the synthetic demo)

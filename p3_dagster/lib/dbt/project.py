@@ -37,8 +37,17 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 @functools.cache
 def dbt_project(target: str) -> DbtProject:
-    """The P3 dbt project for ``target`` (local | test | prod), profiles.yml inside the project."""
-    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=target)
+    """The P3 dbt project for ``target`` (local | test | prod), profiles.yml inside the project.
+
+    Each target has its own folder under ``target/``, so a test session and ``make run`` in the
+    same checkout keep their manifests instead of re-parsing over each other's.
+    """
+    return DbtProject(
+        project_dir=DBT_PROJECT_DIR,
+        profiles_dir=DBT_PROJECT_DIR,
+        target=target,
+        target_path=Path("target") / target,
+    )
 
 
 def dbt_executable() -> str:
