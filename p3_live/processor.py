@@ -68,6 +68,7 @@ class Processor:
     block_ms: int = 500
     reconnect_seconds: float = 60.0
     enrich: Enrich | None = None
+    start_wait_seconds: float = 5.0
     counts: Counts = field(default_factory=Counts)
     _cache: dict[Race, tuple[int, RaceState]] = field(default_factory=dict)
     _groups: set[Race] = field(default_factory=set)
@@ -81,6 +82,7 @@ class Processor:
             event = decode(fields)
         except InvalidEvent as exc:
             return self._dead_letter(race, entry_id, fields, str(exc))
+        waited_since: float | None = None
         with self.client.pipeline() as pipe:
             while True:
                 try:
@@ -91,6 +93,13 @@ class Processor:
                         new = reduce(state, event)
                     except EventRejected as exc:
                         pipe.unwatch()
+                        # Processors sharing a race get its entries in different batches: an
+                        # event may arrive before another processor has applied the start.
+                        if state.status == "not_started":
+                            waited_since = waited_since or time.monotonic()
+                            if time.monotonic() - waited_since < self.start_wait_seconds:
+                                time.sleep(0.02)
+                                continue
                         return self._dead_letter(race, entry_id, fields, str(exc))
                     pipe.multi()
                     if new is state:

@@ -166,7 +166,7 @@ def _process(
         [
             sys.executable, "-m", "p3_live", "process",
             "--season", str(race.season), "--round", str(race.round),
-            "--consumer", consumer, "--until-finished",
+            "--consumer", consumer, "--until-finished", "--no-model",
         ],
         cwd=REPO_ROOT,
         env=environment,
