@@ -20,7 +20,7 @@ from .processor import Enrich, Processor, chain
 from .replay import RaceNotFound, load_race, replay
 from .streams import Publisher, Race, connect
 
-app = typer.Typer(help="Race day, live: replay races into Redis Streams and process them.")
+app = typer.Typer(help="Race day, live: replay or poll races into Redis Streams, and process them.")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -84,6 +84,70 @@ def _enrich(with_model: bool) -> Enrich:
             snapshot = settings.serving_duckdb_path or Path()
             steps.append(Probabilities(model, champion_pre_race(snapshot, uri)))
     return chain(*steps)
+
+
+@app.command("poll")
+def poll_command(
+    season: int,
+    round: int,
+    laps: Annotated[
+        int | None,
+        typer.Option(help="Race distance; default: the last race at the circuit in the snapshot."),
+    ] = None,
+) -> None:
+    """Follow a race live from the Ergast-compatible API (P3_LIVE_POLL_URL) onto its Redis Stream."""
+    from .poller import ErgastApi, Poller, Throttle
+
+    url, live = _setup()
+    settings = get_settings()
+    try:
+        driver_ids, known_laps = _race_facts(settings.serving_duckdb_path, season, round)
+    except SnapshotError as exc:
+        raise _fail(str(exc)) from None
+    total = laps or known_laps
+    if not total:
+        raise _fail(
+            f"the snapshot does not know the distance of {season} round {round}: pass --laps"
+        )
+    race = Race(live.key_prefix, season, round)
+    publish = Publisher(
+        connect(url), race, maxlen=live.stream_maxlen, deadline_seconds=live.reconnect_seconds
+    )
+    throttle = Throttle(settings.jolpica_burst_per_second, settings.jolpica_hourly_limit)
+    api = ErgastApi(str(live.poll_url), throttle, timeout=settings.jolpica_timeout_seconds)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    poller = Poller(api, publish, season, round, total, driver_ids)
+    try:
+        poller.run(live.poll_interval_seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.close()
+    typer.echo(f"published {publish.published} events with {api.requests} API requests")
+
+
+def _race_facts(
+    snapshot: Path | None, season: int, round: int
+) -> tuple[dict[str, int], int | None]:
+    """Driver ids by Ergast ref, and the laps of the latest race at this race's circuit."""
+    from p3_common.snapshot import open_snapshot
+
+    with open_snapshot(snapshot or Path()) as con:
+        ids = dict(con.execute("select driver_ref, driver_id from marts.dim_drivers").fetchall())
+        row = con.execute(
+            """
+            select max(r.laps) from marts.fct_race_results as r
+            where r.circuit_id = (
+                select circuit_id from marts.dim_races where season = ? and round = ?
+            )
+            and r.race_date = (
+                select max(race_date) from marts.fct_race_results
+                where circuit_id = r.circuit_id and laps > 0
+            )
+            """,
+            [season, round],
+        ).fetchone()
+    return ids, (int(row[0]) if row and row[0] else None)
 
 
 @app.command("process")
