@@ -16,7 +16,7 @@ from p3_query.engine import Engine, Lease
 from p3_query.spec import QuerySpec
 
 from ..charts import data_uri, empty_figure, figure_bytes, new_figure
-from ..colours import colours_for
+from ..colours import TEAM_COLOURS, colours_for
 from .config import AnalysisConfig, Chart, QueryEntry
 from .series import add_series, apply_filters
 
@@ -80,6 +80,10 @@ def run_analysis(
     table = apply_filters(table, config.filters)
     x = config.chart.x if config.chart else "season"
     table = add_series(table, config.series, x=x)
+    # Read along x first (a season's rows together), as the charts and a reader do.
+    order = [c for c in ("query", x, "entity_name") if c in table.columns]
+    if order:
+        table = table.sort_values(order, kind="stable").reset_index(drop=True)
     run = AnalysisRun(config, build_id, table, sql, plans, notes, None)
     run.check = check_result(config, table)
     if config.chart is not None:
@@ -140,13 +144,16 @@ def chart(title: str, spec: Chart, table: pd.DataFrame) -> Figure:
     if spec.kind == "bar":
         names = rows[spec.by].astype(str).tolist() if spec.by else [str(v) for v in rows[spec.x]]
         refs = rows["entity_ref"].astype(str).tolist() if "entity_ref" in rows else names
-        colours = colours_for(refs)
-        order = rows[spec.y].astype(float).argsort().to_numpy()
-        axes.barh(
-            [names[i] for i in order],
-            rows[spec.y].astype(float).to_numpy()[order],
-            color=[colours[refs[i]] for i in order],
-        )
+        values = rows[spec.y].astype(float).to_numpy()
+        order = values.argsort()
+        if any(ref in TEAM_COLOURS for ref in refs):
+            colours = colours_for(refs)
+            bar_colours = [colours[refs[i]] for i in order]
+        else:
+            # Drivers and circuits have no livery: colour by sign, which is what a reader scans for.
+            bar_colours = ["#2CA02C" if values[i] >= 0 else "#D62728" for i in order]
+        axes.barh([names[i] for i in order], values[order], color=bar_colours)
+        axes.axvline(0, color="black", linewidth=0.8)
         axes.set_xlabel(spec.y_label)
         axes.set_ylabel(spec.x_label or (spec.by or spec.x).replace("_", " "))
         if spec.latest_only and spec.x in rows:
