@@ -380,9 +380,12 @@ def native_plan(env: dict[str, str], home: Path) -> tuple[list[Process], dict[st
         spec = services[name]
         if "port" not in spec:
             continue
+        # The compose port when it is free (or P3_STACK_<SERVICE>_PORT); P3_STACK_PORTS=free
+        # takes any free port (tests, a second stack beside a first).
         base = int(env.get(f"P3_STACK_{var_prefix(name)}_PORT", spec["port"]))
         for replica in range(1, spec.get("replicas", 1) + 1):
-            port = free_port(base + replica - 1)
+            wanted = None if env.get("P3_STACK_PORTS") == "free" else base + replica - 1
+            port = free_port(wanted)
             while port in ports.values():
                 port = free_port()
             ports[(name, replica)] = port

@@ -15,6 +15,7 @@ from .defs.ml import build_defs as build_ml_defs
 from .defs.resources import build_resources, build_source_resource
 from .lib.catalog import catalogued
 from .lib.components import OutputsResource
+from .monitoring import build_defs as build_monitoring_defs
 
 
 @functools.cache
@@ -45,6 +46,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_ml_defs(marts),
         build_live_defs(settings, marts, seasons),
         automation.build_defs(settings),
+        build_monitoring_defs(settings),
         # Declared analyses (YAML components under defs/analyses), downstream of the snapshot.
         analyses.build_defs(),
         reports.build_defs(),

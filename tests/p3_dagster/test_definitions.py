@@ -50,6 +50,7 @@ def test_definitions_load_and_resolve_for_every_env_and_source(
         "ml",
         "analyses",
         "reports",
+        "monitoring",
     }
     for job in defs.jobs or []:
         defs.resolve_job_def(job.name)
@@ -111,7 +112,11 @@ def test_only_the_automation_and_alert_sensors_run_by_default() -> None:
     running = {
         s.name for s in defs.sensors or [] if s.default_status == dg.DefaultSensorStatus.RUNNING
     }
-    assert running == {"automation_condition_sensor", "run_failure_alert_sensor"}
+    assert running == {
+        "automation_condition_sensor",
+        "run_failure_alert_sensor",
+        "run_duration_anomaly_sensor",
+    }
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in defs.schedules or [])
     assert all(s.description for s in [*(defs.sensors or []), *(defs.schedules or [])])
 
