@@ -490,10 +490,8 @@ class NativeStack:
         info = {
             p.name: {"service": p.service, "port": p.port, "url": self._url(p)} for p in started
         }
-        info["_context"] = {
-            "DAGSTER_HOME": context["DAGSTER_HOME"],
-            "MLFLOW_DATABASE_URL": "(from P3_MLFLOW_DATABASE_URL or derived)",
-        }
+        # DAGSTER_HOME lets `dagster` commands reach the stack's instance.
+        info["_instance"] = {"DAGSTER_HOME": context["DAGSTER_HOME"]}
         (self.dir / "stack.json").write_text(json.dumps(info, indent=2))
         return info
 
