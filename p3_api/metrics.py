@@ -121,9 +121,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            template = (
-                scope.get(ROUTE) or getattr(scope.get("route"), "path", None) or "unmatched"
-            )
+            template = scope.get(ROUTE) or getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope.get("method", "GET")
             REQUESTS.labels(template, method, str(status)).inc()
             LATENCY.labels(template, method).observe(time.perf_counter() - started)
