@@ -90,6 +90,22 @@ def newest_race(con: duckdb.DuckDBPyConnection) -> str:
     return f"{row[0]}-{row[1]}"
 
 
+def races_after(snapshot: Path, after: str | None) -> list[str]:
+    """``season-round`` of every race with results newer than ``after``, oldest first; without
+    ``after``, only the newest race (a first publish does not report the whole history)."""
+    with open_snapshot(snapshot) as con:
+        if after is None:
+            return [newest_race(con)]
+        season, round_ = parse_race_key(after)
+        rows = con.execute(
+            "select distinct season, round from marts.fct_race_results"
+            " where season > $season or (season = $season and round > $round)"
+            " order by season, round",
+            {"season": season, "round": round_},
+        ).fetchall()
+    return [f"{s}-{r}" for s, r in rows]
+
+
 def load_race(snapshot: Path, key: str, ml_snapshot: Path | None = None) -> RaceData:
     """The report's tables for race ``key`` (``season-round``, or ``latest``)."""
     con = open_snapshot(snapshot)

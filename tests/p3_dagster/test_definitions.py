@@ -116,6 +116,8 @@ def test_only_the_automation_and_alert_sensors_run_by_default() -> None:
         "automation_condition_sensor",
         "run_failure_alert_sensor",
         "run_duration_anomaly_sensor",
+        # Follows publishes only (reads the published snapshot's build id): no source, no model.
+        "race_published_sensor",
     }
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in defs.schedules or [])
     assert all(s.description for s in [*(defs.sensors or []), *(defs.schedules or [])])

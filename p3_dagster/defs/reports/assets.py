@@ -11,10 +11,10 @@ from ...lib.components import OutputsResource
 from ...lib.resources import PublishedSnapshotResource
 
 SNAPSHOT_KEY = dg.AssetKey(["serving", "warehouse_snapshot"])
+POST_RACE_KEY = dg.AssetKey(["reports", "post_race"])
 ML_SNAPSHOT_KEY = dg.AssetKey(["serving", "ml_snapshot"])
 
-# After each publish (its blocking checks passed); the ML snapshot is a dependency so the report
-# of a run that rebuilds both shows the fresh prediction.
+# After each publish whose blocking checks passed.
 AFTER_PUBLISH = dg.AutomationCondition.eager() & (
     dg.AutomationCondition.all_deps_blocking_checks_passed()
 )
@@ -42,12 +42,12 @@ def _ml_path(ml_snapshot: PublishedSnapshotResource) -> Path | None:
     return path if path.exists() else None
 
 
+# Not eager: race_published_sensor requests one run per race a publish adds, with its config.
 @dg.asset(
-    key=["reports", "post_race"],
+    key=POST_RACE_KEY,
     deps=[SNAPSHOT_KEY, ML_SNAPSHOT_KEY],
     group_name="reports",
     kinds={"html", "pdf"},
-    automation_condition=AFTER_PUBLISH,
     tags={"layer": "reports"},
 )
 def post_race_report(
@@ -62,7 +62,9 @@ def post_race_report(
     by lap, lap-time distributions, the pit-stop timeline, places gained and lost, the model's
     prediction against the result, the championship before and after, and detected anomalies.
     Sections the snapshot has no data for (lap times before 1996 or after the dump's 2020) say
-    so. Rebuilt after each publish; any other race through the run config ``race``."""
+    so. ``race_published_sensor`` requests it for every race a publish adds; any other race
+    through the run config ``race``. The ML snapshot is a dependency so a run that rebuilds both
+    shows the fresh prediction."""
     from p3_reports.charts import markdown_image
     from p3_reports.post_race import write_post_race
 
