@@ -133,9 +133,13 @@ def exporter(
 ) -> None:
     """Serve the pipeline's Prometheus metrics (Dagster runs and checks, the snapshot, the cache,
     the MLflow champion) from DAGSTER_HOME's instance and the P3 settings."""
-    from .monitoring.exporter import serve
+    from .monitoring.exporter import ExporterError, serve
 
-    serve(_settings_or_exit(), host, port)
+    try:
+        serve(_settings_or_exit(), host, port)
+    except ExporterError as exc:
+        typer.echo(f"p3 exporter: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 app.command("query")(query_command)

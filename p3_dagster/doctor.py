@@ -171,13 +171,13 @@ def check_dagster_instance(settings: Settings) -> Check:
         return Check(
             name,
             False,
-            f"{home}/dagster.yaml does not load: {_first_line(exc)}",
+            f"{home}/dagster.yaml does not load: {first_line(exc)}",
             "fix the named setting (PostgreSQL storage: P3_DAGSTER_DATABASE_URL, see deploy/dagster.yaml)",
         )
     return Check(name, True, f"{home} ({storage}, {runs} runs)")
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     # Dagster's config errors carry a whole stack trace in their text; keep what a user can act on.
     text = str(exc)
     missing = re.search(r'environment variable "([A-Za-z0-9_]+)" which is not set', text)

@@ -287,12 +287,34 @@ def definition_check_keys(settings: Settings) -> Callable[[], Sequence[dg.AssetC
     return load
 
 
+class ExporterError(RuntimeError):
+    """The exporter cannot start; the message names what to fix, in one line."""
+
+
+def open_instance(settings: Settings) -> dg.DagsterInstance:
+    """DAGSTER_HOME's instance (default ``$P3_HOME/dagster``, the local one), or ExporterError."""
+    import os
+
+    from ..doctor import first_line
+
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    if not (home / "dagster.yaml").exists():
+        raise ExporterError(
+            f"no Dagster instance at {home} (no dagster.yaml): set DAGSTER_HOME to the stack's "
+            "instance folder, or run `p3 dagster-home` for the local one"
+        )
+    try:
+        return dg.DagsterInstance.from_config(str(home))
+    except Exception as exc:  # Dagster raises many types here; each becomes one line
+        raise ExporterError(f"{home}/dagster.yaml does not load: {first_line(exc)}") from None
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
-    """Serve /metrics on ``host:port`` until interrupted (the instance is DAGSTER_HOME's)."""
+    """Serve /metrics on ``host:port`` until interrupted."""
     from prometheus_client import CollectorRegistry, start_http_server
 
+    instance = open_instance(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    instance = dg.DagsterInstance.get()
     registry = CollectorRegistry()
     registry.register(
         PipelineCollector(

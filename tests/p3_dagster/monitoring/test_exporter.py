@@ -144,3 +144,41 @@ def test_the_champion_age_comes_from_the_mlflow_registry(
     )
     assert str(version.version) == "2"  # the newest version is not the champion
     assert value(metrics, "p3_exporter_source_up", source="mlflow") == 1
+
+
+def test_the_exporter_without_its_instance_database_stops_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from p3_common.settings import REPO_ROOT
+    from p3_dagster.cli import app
+
+    home = tmp_path / "dagster"
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "deploy/dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv("P3_DAGSTER_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(app, ["exporter", "--port", "0"])
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert "\n" not in message
+    assert (
+        message
+        == f"p3 exporter: {home}/dagster.yaml does not load: P3_DAGSTER_DATABASE_URL is not set"
+    )
+
+
+def test_the_exporter_without_any_instance_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from p3_dagster.cli import app
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    result = CliRunner().invoke(app, ["exporter", "--port", "0"])
+    assert result.exit_code == 2
+    assert "no Dagster instance at" in result.stderr and "p3 dagster-home" in result.stderr
