@@ -56,7 +56,6 @@ class Report:
 
 def build_sections(data: RaceData) -> list[Section]:
     """Every section of the report, in order; a section without data says why."""
-    race = data.race
     no_laps = (
         "no lap times for this race in the snapshot (the Ergast data has lap times from 1996; "
         "the dump has none after 2020)"
@@ -96,10 +95,9 @@ def build_sections(data: RaceData) -> list[Section]:
         ),
         _prediction_section(data),
         _championship_section(data),
+        _constructors_section(data),
         _anomaly_section(data),
     ]
-    if race.round == race.rounds_in_season:
-        sections[6].note = "This was the final round: the standings after it are the final ones."
     return sections
 
 
@@ -152,7 +150,19 @@ def _championship_section(data: RaceData) -> Section:
             }
         )
     note = None if before is not None else "first round of the season: no standings before it"
+    if data.race.round == data.race.rounds_in_season:
+        note = "This was the final round: the standings after it are the final ones."
     return Section("Championship before and after", table=pd.DataFrame(rows), note=note)
+
+
+def _constructors_section(data: RaceData) -> Section:
+    title = "Constructors' championship after the race"
+    if data.constructor_standings.empty:
+        return Section(title, no_data="no constructors' standings for this race")
+    table = data.constructor_standings.drop(columns=["constructor_ref"]).rename(
+        columns={"position": "pos", "constructor_name": "team"}
+    )
+    return Section(title, table=table.head(STANDINGS_ROWS))
 
 
 def _anomaly_section(data: RaceData) -> Section:

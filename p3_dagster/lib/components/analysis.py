@@ -72,6 +72,8 @@ class Analysis(dg.Component, dg.Model, dg.Resolvable):
     expression or a missing field fails the load with ``<file>:<line>: <what is allowed>``.
     """
 
+    # These fields give `dg` the schema (docs, `dg check yaml`); build_defs validates the YAML as
+    # written, strictly and with line numbers, through p3_reports.analyses.load_analysis.
     name: str | None = None
     title: str | None = None
     description: str | None = None
