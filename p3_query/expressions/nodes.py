@@ -79,8 +79,3 @@ class Call(Node):
 
     def children(self) -> tuple[Node, ...]:
         return self.args
-
-
-def depth(node: Node) -> int:
-    """Levels of nesting below and including ``node``."""
-    return 1 + max((depth(c) for c in node.children()), default=0)
