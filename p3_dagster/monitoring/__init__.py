@@ -7,6 +7,7 @@ import dagster as dg
 
 from p3_common.settings import Settings
 
+from .orphans import orphaned_run_sensor
 from .report import build_report_asset
 from .sensors import build_run_duration_anomaly_sensor
 
@@ -14,13 +15,15 @@ __all__ = ["build_defs"]
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    """The weekly ``monitoring/performance_report`` asset and the run-duration anomaly sensor."""
+    """The weekly ``monitoring/performance_report`` asset, the run-duration anomaly sensor and
+    the sensor that fails runs whose worker died."""
     return dg.Definitions(
         assets=[build_report_asset(settings)],
         sensors=[
             build_run_duration_anomaly_sensor(
                 str(settings.alert_webhook) if settings.alert_webhook else None,
                 str(settings.dagster_ui_url) if settings.dagster_ui_url else None,
-            )
+            ),
+            orphaned_run_sensor,
         ],
     )

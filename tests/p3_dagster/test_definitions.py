@@ -116,6 +116,7 @@ def test_only_the_automation_and_alert_sensors_run_by_default() -> None:
         "automation_condition_sensor",
         "run_failure_alert_sensor",
         "run_duration_anomaly_sensor",
+        "orphaned_run_sensor",
         # Follows publishes only (reads the published snapshot's build id): no source, no model.
         "race_published_sensor",
     }
