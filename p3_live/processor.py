@@ -266,9 +266,12 @@ class Processor:
                 time.sleep(0.2)
                 continue
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                # NOGROUP: Redis came back without our groups; UNBLOCKED: a stream we were
+                # blocked on was deleted. Either way, create the groups again and go on.
+                if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
-                self._groups.clear()  # Redis came back without our groups
+                self._groups.clear()
+                self._backlog_read.clear()
                 continue
             if until_finished and handled == 0 and current and self._all_finished(current):
                 break

@@ -244,6 +244,32 @@ def test_replay_and_processor_ride_out_a_redis_restart(
     assert publisher.published == len(stored_race.events)
 
 
+def test_a_stream_deleted_under_a_blocked_processor_is_started_again(
+    redis_url: str, prefix: str, stored_race: StoredRace
+) -> None:
+    client = connect(redis_url)
+    race = Race(prefix, stored_race.season, stored_race.round)
+    publish_all(client, race, stored_race)
+    Processor(client, prefix, "first").run([race], until_finished=True)
+    waiting = Processor(connect(redis_url), prefix, "waiting", block_ms=5_000)
+    stop = threading.Event()
+    worker = threading.Thread(target=waiting.run, args=([race],), kwargs={"stop": stop})
+    worker.start()
+    time.sleep(1.0)  # blocked in XREADGROUP on the race's stream...
+    client.delete(race.events, race.state, race.version, race.states, race.view)  # UNBLOCKED
+    time.sleep(0.5)
+    assert worker.is_alive(), "the processor died with its stream"
+    publish_all(client, race, stored_race)  # the race again, on a new stream
+    deadline = time.monotonic() + 120
+    while client.get(race.state) is None or published_state(client, race).status != "finished":
+        assert time.monotonic() < deadline and worker.is_alive()
+        time.sleep(0.1)
+    stop.set()
+    worker.join(timeout=30)
+    assert published_state(client, race) == folded(stored_race)
+    assert waiting.counts.applied == len(stored_race.events)
+
+
 @pytest.mark.parametrize("missing", ["--season", "--round"])
 def test_process_needs_season_and_round_together(missing: str, redis_url: str) -> None:
     args = ["--season", "2019", "--round", "20"]
