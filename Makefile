@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install manifest run dev api mlflow test test-fast bench lint typecheck fmt clean stack stack-down compose
+.PHONY: install manifest run dev api mlflow test test-fast bench lint typecheck fmt clean stack stack-down compose live-demo
 
 install: $(VENV)/.installed  ## Create .venv and install the locked dependencies (uv, bytecode compiled)
 
@@ -68,6 +68,14 @@ test-fast: install  ## Tests without the slow full-materialisation and real-data
 
 bench: install  ## Ingest benchmark on the real data (needs P3_ERGAST_DIR or ../shared/data/ergast)
 	$(BIN)/python bench/ingest.py
+
+LIVE_SEASON ?= 2019
+LIVE_ROUND ?= 20
+LIVE_SPEED ?= 60
+
+live-demo: install  ## Replay a race into Redis with a processor beside it (needs P3_REDIS_URL; after `make run` on real data)
+	$(BIN)/p3 live process --season $(LIVE_SEASON) --round $(LIVE_ROUND) --until-finished & \
+	$(BIN)/p3 live replay $(LIVE_SEASON) $(LIVE_ROUND) --speed $(LIVE_SPEED); wait
 
 lint: install  ## ruff: lint rules and formatting
 	$(BIN)/ruff check .
