@@ -45,7 +45,8 @@ def compile_sql(
 
     def emit(node: Node) -> str:
         if isinstance(node, Number):
-            return bind(node.value, "BIGINT" if isinstance(node.value, int) else "DOUBLE")
+            # DOUBLE even for whole numbers: arithmetic with a literal cannot overflow BIGINT.
+            return bind(node.value, "DOUBLE")
         if isinstance(node, Boolean):
             return bind(node.value, "BOOLEAN")
         if isinstance(node, MetricRef):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .errors import ExpressionError
 from .lexer import Token, tokenize
 from .nodes import Binary, Boolean, Call, MetricRef, Node, Number, Unary
@@ -9,6 +11,13 @@ from .nodes import Binary, Boolean, Call, MetricRef, Node, Number, Unary
 MAX_DEPTH = 24  # nesting levels (parentheses, calls, operators); real metrics use a handful
 
 _COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+# Literals travel as BIGINT or DOUBLE parameters: keep them well inside both (no inf, no overflow).
+MAX_LITERAL = 1e15
+
+
+def _representable(text: str) -> bool:
+    value = float(text)
+    return math.isfinite(value) and abs(value) <= MAX_LITERAL
 
 
 def parse(source: str) -> Node:
@@ -142,6 +151,12 @@ class _Parser:
         token = self.token
         if token.kind == "number":
             self.advance()
+            if not _representable(token.text):
+                raise self.error(
+                    f"number {token.text[:30]} is out of range; literals are at most "
+                    f"{MAX_LITERAL:.0e} in size",
+                    token,
+                )
             value: int | float = (
                 float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
             )

@@ -53,6 +53,14 @@ def test_literals_are_bound_parameters_never_sql_text() -> None:
     assert all(f"$x_{i}" in sql for i in range(3))
 
 
+def test_literals_out_of_range_are_refused_and_arithmetic_with_them_is_double() -> None:
+    error = _error("points * 99999999999999999999")
+    assert "out of range" in error.message and error.column == 10
+    assert "out of range" in _error("points * 1e999").message
+    sql, _ = _sql("wins * 1000000000000000 * 1000000000000000")
+    assert sql.count("as DOUBLE)") == 2 and "BIGINT" not in sql
+
+
 def test_division_is_true_division_with_null_on_a_zero_divisor() -> None:
     sql, _ = _sql("wins / starts")
     assert sql == "(cast(r.wins as DOUBLE) / nullif(r.starts, 0))"
