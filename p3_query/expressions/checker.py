@@ -63,6 +63,14 @@ def check(
             tree.end,
         )
     names = tuple(dict.fromkeys(n.name for n in tree.walk() if isinstance(n, MetricRef)))
+    if not names:
+        raise ExpressionError(
+            f"the expression reads no {what}; a custom metric is computed from at least one, "
+            "e.g. 'points / races'",
+            source,
+            tree.start,
+            tree.end,
+        )
     return Checked(source, tree, names)
 
 

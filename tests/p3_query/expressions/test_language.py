@@ -111,6 +111,7 @@ def test_errors_on_the_second_line_give_that_line_and_column() -> None:
         ("points; drop table x", "unexpected character ';'", 7),
         ("(points", "expected ')' to close the parenthesis", 8),
         ("", "the expression is empty", 1),
+        ("1 + 2", "the expression reads no metric", 1),
     ],
 )
 def test_bad_expressions_are_refused_at_their_position(
