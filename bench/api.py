@@ -2,14 +2,16 @@
 
 Scenarios (each a fresh wrk run against the same server, after a warm-up):
 
-- ``ergast_hot``: one hot Ergast endpoint (2023 driver standings) — skipped while the server
-  answers it with 404 (the Ergast routes not present);
+- ``ergast_hot``: one hot Ergast endpoint (2023 driver standings), anonymous;
+- ``ergast_uncached``: a different Ergast question every request (season, round, resource,
+  page), anonymous: what Jolpica's uncached figures measure;
 - ``query_cached``: one ``POST /v1/query`` repeated (an L1 hit after the first answer);
 - ``query_uncached``: ``POST /v1/query`` with a different question every request (ids, seasons
   and limits drawn from a large space: misses in both tiers until it wraps around);
 - ``mixed``: 1,000 connections, a mix of the above and entity lists.
 
     python bench/api.py [--snapshot data/serving.duckdb] [--workers 2] [--duration 15]
+        [--scenario NAME ...] [--connections N ...] [--rounds N] [--redis-url URL]
 
 wrk runs on the same 2-core machine as the server, so every figure includes its CPU share.
 Results: ``bench/results/api.md`` and the BENCHMARKS.md section.
@@ -70,7 +72,29 @@ function request()
 end
 """
 
-SCENARIOS = ("ergast_hot", "query_cached", "query_uncached", "mixed")
+SCENARIOS = ("ergast_hot", "ergast_uncached", "query_cached", "query_uncached", "mixed")
+
+# A different Ergast question every request (season, round and resource vary; the page too), the
+# kind of traffic Jolpica's uncached figures are: misses in L1 until it wraps around.
+LUA_ERGAST_UNCACHED = """
+local counter = 0
+local per_race = {"results", "qualifying", "driverStandings", "constructorStandings", "pitstops"}
+local per_season = {"races", "drivers", "constructors", "driverStandings", "results"}
+function request()
+  counter = counter + 1
+  local season = 1950 + (counter * 7 + math.random(0, 74)) %% 75
+  local path
+  if counter %% 2 == 0 then
+    local round = 1 + (counter * 3) %% 16
+    path = string.format("/ergast/f1/%%d/%%d/%%s.json", season, round,
+                         per_race[1 + (counter %% #per_race)])
+  else
+    path = string.format("/ergast/f1/%%d/%%s.json?limit=%%d", season,
+                         per_season[1 + (counter %% #per_season)], 30 + counter %% 70)
+  end
+  return wrk.format("GET", path)
+end
+"""
 
 LUA_MIXED = """
 %(auth)s
@@ -278,12 +302,13 @@ def main() -> int:
                 "ergast_hot": None,
                 "query_cached": lua(folder, "cached", LUA_POST, auth=auth),
                 "query_uncached": lua(folder, "uncached", LUA_POST, uncached=True, auth=auth),
+                "ergast_uncached": lua(folder, "ergast_uncached", LUA_ERGAST_UNCACHED),
             }
             paths = {"ergast_hot": "/ergast/f1/2023/driverStandings.json"}
             plan = [
                 (scenario, connections)
                 for connections in args.connections or (50, 500)
-                for scenario in ("ergast_hot", "query_cached", "query_uncached")
+                for scenario in ("ergast_hot", "ergast_uncached", "query_cached", "query_uncached")
                 if scenario in wanted
             ]
             if "mixed" in wanted:
