@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 BACKLOG_PAGE = 500
+FRAME_CACHE = 256  # encoded states kept per process (the latest ones, sent to every client)
 
 
 def entry_key(entry_id: str) -> tuple[int, int]:
@@ -61,6 +62,18 @@ class StateFeed:
         self.buffer = buffer
         self.block_ms = block_ms
         self._tails: dict[Race, _Tail] = {}
+        self._frames: OrderedDict[str, bytes] = OrderedDict()
+
+    def frame(self, entry_id: str, state: str) -> bytes:
+        """The server-sent event of one state, encoded once per process however many clients
+        receive it (the JSON is one line: ``json.dumps`` escapes newlines)."""
+        encoded = self._frames.get(entry_id)
+        if encoded is None:
+            encoded = f"id: {entry_id}\nevent: state\ndata: {state}\n\n".encode()
+            self._frames[entry_id] = encoded
+            if len(self._frames) > FRAME_CACHE:
+                self._frames.popitem(last=False)
+        return encoded
 
     async def latest(self, race: Race) -> str | None:
         """The race's latest published state (JSON), or None."""

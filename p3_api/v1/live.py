@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Header, Path, Request, Response
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from p3_live.config import LiveNotConfigured, LiveSettings, redis_url
 from p3_live.fanout import ENTRY_ID, SlowSubscriber, StateFeed
@@ -108,10 +108,10 @@ async def live_race_events(
     if last_event_id is None and await feed.latest(race) is None:
         raise _missing(season, round)
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
+    async def events() -> AsyncIterator[bytes]:
         try:
             async for entry_id, state in feed.subscribe(race, last_event_id):
-                yield ServerSentEvent(data=state, id=entry_id, event="state")
+                yield feed.frame(entry_id, state)
         except SlowSubscriber:
             return
 
