@@ -24,6 +24,7 @@ import dagster as dg
 from p3_common.settings import REPO_ROOT, Settings
 
 from ..definitions import build_definitions
+from ..defs.jobs import EVERYTHING
 from ..lib.dbt import prepare_manifest
 from .console import console, library_output_to, say
 from .execution import run_with_progress
@@ -69,10 +70,8 @@ def run_materialize(settings: Settings, select: str = "*") -> bool:
         say("loading the definitions")
         definitions = build_definitions(settings)
         graph = definitions.resolve_asset_graph()
-        selection = (
-            dg.AssetSelection.all() if select == "*" else dg.AssetSelection.from_string(select)
-        )
-        keys = selection.resolve(graph)
+        selection = EVERYTHING if select == "*" else dg.AssetSelection.from_string(select)
+        keys = (selection & EVERYTHING).resolve(graph)
         seasons = partition_keys(definitions)
         tags = run_tags(settings, seasons)
         console.print(

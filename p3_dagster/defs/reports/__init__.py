@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import dagster as dg
 
-from .assets import post_race_report, season_report
+from .assets import latest_race_report, post_race_report, season_report
 from .sensors import race_published_sensor, render_post_race_reports_job
 
 __all__ = ["build_defs"]
 
 
 def build_defs() -> dg.Definitions:
-    """The two report assets (resources: ``snapshot``, ``ml_snapshot``, ``outputs``), the job
-    rendering one race's report and the sensor requesting it for every newly published race."""
+    """The report assets (resources: ``snapshot``, ``ml_snapshot``, ``outputs``): each race's
+    (partitioned by race), the newest race's and the newest season's; the job rendering one
+    race's report and the sensor requesting it for every newly published race."""
     return dg.Definitions(
-        assets=[post_race_report, season_report],
+        assets=[post_race_report, latest_race_report, season_report],
         jobs=[render_post_race_reports_job],
         sensors=[race_published_sensor],
     )

@@ -12,6 +12,7 @@ from ...lib.resources import PublishedSnapshotResource
 
 SNAPSHOT_KEY = dg.AssetKey(["serving", "warehouse_snapshot"])
 POST_RACE_KEY = dg.AssetKey(["reports", "post_race"])
+LATEST_RACE_KEY = dg.AssetKey(["reports", "latest_race"])
 ML_SNAPSHOT_KEY = dg.AssetKey(["serving", "ml_snapshot"])
 
 # After each publish whose blocking checks passed.
@@ -20,13 +21,14 @@ AFTER_PUBLISH = dg.AutomationCondition.eager() & (
 )
 
 
-class PostRaceConfig(dg.Config):
-    """Which race to report on."""
+# One partition per race, "<season>-<round>" (e.g. "2019-21"), added by race_published_sensor as
+# publishes bring races (dynamic: the calendar grows with every season the source loads).
+race_partitions = dg.DynamicPartitionsDefinition(name="races")
 
-    race: str = Field(
-        default="latest",
-        description="'<season>-<round>' (e.g. '2019-20'), or 'latest' for the newest race.",
-    )
+
+class ReportConfig(dg.Config):
+    """How to render a report."""
+
     pdf: bool = Field(default=True, description="Also write the PDF (WeasyPrint).")
 
 
@@ -42,38 +44,23 @@ def _ml_path(ml_snapshot: PublishedSnapshotResource) -> Path | None:
     return path if path.exists() else None
 
 
-# Not eager: race_published_sensor requests one run per race a publish adds, with its config.
-@dg.asset(
-    key=POST_RACE_KEY,
-    deps=[SNAPSHOT_KEY, ML_SNAPSHOT_KEY],
-    group_name="reports",
-    kinds={"html", "pdf"},
-    tags={"layer": "reports"},
-)
-def post_race_report(
+def _post_race(
     context: dg.AssetExecutionContext,
-    config: PostRaceConfig,
+    race: str,
+    pdf: bool,
     snapshot: PublishedSnapshotResource,
     ml_snapshot: PublishedSnapshotResource,
     outputs: OutputsResource,
 ) -> dg.MaterializeResult:
-    """The post-race report of a race (default: the newest in the published snapshot) as
-    ``$P3_HOME/reports/post_race/<season>-<round>.html`` and ``.pdf``: the result, positions lap
-    by lap, lap-time distributions, the pit-stop timeline, places gained and lost, the model's
-    prediction against the result, the championship before and after, and detected anomalies.
-    Sections the snapshot has no data for (lap times before 1996 or after the dump's 2020) say
-    so. ``race_published_sensor`` requests it for every race a publish adds; any other race
-    through the run config ``race``. The ML snapshot is a dependency so a run that rebuilds both
-    shows the fresh prediction."""
     from p3_reports.charts import markdown_image
     from p3_reports.post_race import write_post_race
 
     report = write_post_race(
         Path(snapshot.path),
-        config.race,
+        race,
         outputs.folder("reports", "post_race"),
         _ml_path(ml_snapshot),
-        pdf=config.pdf,
+        pdf=pdf,
     )
     if report.empty_sections:
         context.log.info(f"sections without data: {', '.join(report.empty_sections)}")
@@ -92,6 +79,56 @@ def post_race_report(
     if chart is not None:
         metadata["chart"] = dg.MetadataValue.md(markdown_image(chart, report.title))
     return dg.MaterializeResult(metadata=metadata)
+
+
+REPORT_SECTIONS = """the result, positions lap by lap, lap-time distributions, the pit-stop
+timeline, places gained and lost, the model's prediction against the result, the championship
+before and after, and detected anomalies. Sections the snapshot has no data for (lap times before
+1996 or after the dump's 2020) say so."""
+
+
+# Not eager: race_published_sensor adds each race a publish brings and requests its partition.
+@dg.asset(
+    key=POST_RACE_KEY,
+    deps=[SNAPSHOT_KEY, ML_SNAPSHOT_KEY],
+    partitions_def=race_partitions,
+    group_name="reports",
+    kinds={"html", "pdf"},
+    tags={"layer": "reports"},
+    description="The post-race report of each race (one partition per race, "
+    "``<season>-<round>``) as ``$P3_HOME/reports/post_race/<season>-<round>.html`` and "
+    "``.pdf``: " + REPORT_SECTIONS + " ``race_published_sensor`` adds the races each publish "
+    "brings and requests their reports; backfill any others from the UI.",
+)
+def post_race_report(
+    context: dg.AssetExecutionContext,
+    config: ReportConfig,
+    snapshot: PublishedSnapshotResource,
+    ml_snapshot: PublishedSnapshotResource,
+    outputs: OutputsResource,
+) -> dg.MaterializeResult:
+    return _post_race(context, context.partition_key, config.pdf, snapshot, ml_snapshot, outputs)
+
+
+@dg.asset(
+    key=LATEST_RACE_KEY,
+    deps=[SNAPSHOT_KEY, ML_SNAPSHOT_KEY],
+    group_name="reports",
+    kinds={"html", "pdf"},
+    automation_condition=AFTER_PUBLISH,
+    tags={"layer": "reports"},
+    description="The post-race report of the newest race in the published snapshot, rebuilt "
+    "after each publish (what `make run` leaves under ``$P3_HOME/reports/post_race``): "
+    + REPORT_SECTIONS,
+)
+def latest_race_report(
+    context: dg.AssetExecutionContext,
+    config: ReportConfig,
+    snapshot: PublishedSnapshotResource,
+    ml_snapshot: PublishedSnapshotResource,
+    outputs: OutputsResource,
+) -> dg.MaterializeResult:
+    return _post_race(context, "latest", config.pdf, snapshot, ml_snapshot, outputs)
 
 
 @dg.asset(

@@ -10,12 +10,13 @@ import dagster as dg
 from p3_common.snapshot import read_snapshot
 
 from ...lib.resources import PublishedSnapshotResource
-from .assets import POST_RACE_KEY
+from .assets import POST_RACE_KEY, race_partitions
 
 render_post_race_reports_job = dg.define_asset_job(
     "render_post_race_reports_job",
     selection=[POST_RACE_KEY],
-    description="Renders the post-race report of the race in the run config (`race`).",
+    partitions_def=race_partitions,
+    description="Renders the post-race report of one race (a partition of reports/post_race).",
 )
 
 
@@ -32,9 +33,10 @@ render_post_race_reports_job = dg.define_asset_job(
 def race_published_sensor(
     context: dg.SensorEvaluationContext, snapshot: PublishedSnapshotResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """Reads the published snapshot's build id (a cheap read-only look); when it changed, requests
-    a ``reports/post_race`` run for every race with results newer than the cursor's race (only
-    the newest on the first tick). A snapshot is only published once its checks passed."""
+    """Reads the published snapshot's build id (a cheap read-only look); when it changed, adds a
+    ``reports/post_race`` partition for every race with results newer than the cursor's race
+    (only the newest on the first tick) and requests it. A snapshot is only published once its
+    checks passed."""
     from p3_reports.race_data import races_after
 
     path = Path(snapshot.path)
@@ -48,12 +50,14 @@ def race_published_sensor(
     requests = [
         dg.RunRequest(
             run_key=f"post_race:{race}:{published.build_id}",
-            run_config={"ops": {"reports__post_race": {"config": {"race": race}}}},
+            partition_key=race,
             tags={"p3/race": race},
         )
         for race in races
     ]
     last = races[-1] if races else cursor.get("race")
     return dg.SensorResult(
-        run_requests=requests, cursor=json.dumps({"race": last, "build": published.build_id})
+        run_requests=requests,
+        dynamic_partitions_requests=[race_partitions.build_add_request(races)] if races else [],
+        cursor=json.dumps({"race": last, "build": published.build_id}),
     )

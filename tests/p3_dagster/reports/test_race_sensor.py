@@ -43,7 +43,10 @@ def test_first_tick_reports_the_newest_race_then_only_races_a_new_build_adds(
         build = con.execute("select build_id from p3_meta.build").fetchone()[0]  # type: ignore[index]
     first = _tick(snapshot.path, None)
     assert isinstance(first, dg.SensorResult)
-    assert [r.tags["p3/race"] for r in first.run_requests or []] == [races[-1]]
+    assert [r.partition_key for r in first.run_requests or []] == [races[-1]]
+    (added,) = first.dynamic_partitions_requests or []
+    assert isinstance(added, dg.AddDynamicPartitionsRequest)
+    assert added.partitions_def_name == "races" and list(added.partition_keys) == [races[-1]]
     assert json.loads(first.cursor or "") == {"race": races[-1], "build": build}
 
     again = _tick(snapshot.path, first.cursor)
@@ -54,7 +57,9 @@ def test_first_tick_reports_the_newest_race_then_only_races_a_new_build_adds(
     batch = _tick(snapshot.path, older)
     assert isinstance(batch, dg.SensorResult)
     requests = batch.run_requests or []
+    assert [r.partition_key for r in requests] == races[1:]
     assert [r.tags["p3/race"] for r in requests] == races[1:]
+    assert list((batch.dynamic_partitions_requests or [])[0].partition_keys) == races[1:]
     assert len({r.run_key for r in requests}) == 3
 
     defs = dg.Definitions.merge(
@@ -68,5 +73,6 @@ def test_first_tick_reports_the_newest_race_then_only_races_a_new_build_adds(
         ),
     )
     job = defs.resolve_job_def("render_post_race_reports_job")
+    assert job.partitions_def is not None and job.partitions_def.name == "races"
     for request in requests:
         assert dg.validate_run_config(job, request.run_config)

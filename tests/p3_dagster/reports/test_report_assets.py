@@ -1,4 +1,5 @@
-"""reports/post_race and reports/season materialised on the session's published snapshot."""
+"""The report assets materialised on the session's published snapshot: the newest race's and
+season's, and any race's partition of reports/post_race."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.fixtures.snapshots import PublishedSnapshot
 pytestmark = pytest.mark.slow
 
 POST_RACE = dg.AssetKey(["reports", "post_race"])
+LATEST_RACE = dg.AssetKey(["reports", "latest_race"])
 SEASON = dg.AssetKey(["reports", "season"])
 
 
@@ -41,11 +43,10 @@ def test_the_newest_race_and_season_reports_are_written_by_default(
             " join marts.dim_drivers as d using (driver_id)"
             " where r.position_order = 1 order by r.season desc, r.round desc limit 1"
         ).fetchone()  # type: ignore[misc]
-    result = dg.materialize(
-        list(build_defs().assets or []), resources=_resources(snapshot.path, tmp_path)
-    )
+    newest = [a for a in build_defs().assets or [] if a.key != POST_RACE]  # type: ignore[union-attr]
+    result = dg.materialize(newest, resources=_resources(snapshot.path, tmp_path))
     assert result.success
-    race = _metadata(result, POST_RACE)
+    race = _metadata(result, LATEST_RACE)
     assert race["race_key"] == f"{season}-{round_}" and race["winner"] == winner
     assert "Prediction against the result" in str(race["sections_without_data"])
     pdf = tmp_path / "reports" / "post_race" / f"{season}-{round_}.pdf"
@@ -56,19 +57,24 @@ def test_the_newest_race_and_season_reports_are_written_by_default(
     assert (tmp_path / "reports" / "season" / f"{season}.html").exists()
 
 
-def test_any_race_through_the_run_config(snapshot: PublishedSnapshot, tmp_path: Path) -> None:
+def test_any_race_is_a_partition_of_the_post_race_report(
+    snapshot: PublishedSnapshot, tmp_path: Path
+) -> None:
     with duckdb.connect(str(snapshot.path), read_only=True) as con:
         season, round_ = con.execute(
             "select season, min(round) from marts.dim_races"
             " where season = (select min(season) from marts.fct_race_results) group by season"
         ).fetchone()  # type: ignore[misc]
     post_race = next(a for a in build_defs().assets or [] if a.key == POST_RACE)  # type: ignore[union-attr]
+    race = f"{season}-{round_}"
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("races", [race])
     result = dg.materialize(
         [post_race],
         resources=_resources(snapshot.path, tmp_path),
-        run_config={
-            "ops": {"reports__post_race": {"config": {"race": f"{season}-{round_}", "pdf": False}}}
-        },
+        instance=instance,
+        partition_key=race,
+        run_config={"ops": {"reports__post_race": {"config": {"pdf": False}}}},
     )
     assert result.success
     assert _metadata(result, POST_RACE)["race_key"] == f"{season}-{round_}"
