@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import Annotated, Any, TypeVar
 
+import redis
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Header, Path, Request, Response
 from sse_starlette import EventSourceResponse
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/v1/live", tags=["live"])
 Season = Annotated[int, Path(ge=1950, le=2100)]
 Round = Annotated[int, Path(ge=1, le=99)]
 PING_SECONDS = 15
+T = TypeVar("T")
 
 
 def _feed(request: Request) -> tuple[StateFeed, LiveSettings]:
@@ -32,10 +34,19 @@ def _feed(request: Request) -> tuple[StateFeed, LiveSettings]:
         try:
             url = redis_url(state.settings, live)
         except LiveNotConfigured as exc:
-            raise Problem(503, str(exc)) from None
+            # Not a fault of this server: live races are simply not part of this deployment.
+            raise Problem(404, f"no live races on this server: {exc}") from None
         feed = StateFeed(aioredis.Redis.from_url(url, decode_responses=True))
         state.live_feed, state.live_settings = feed, live
     return feed, state.live_settings
+
+
+async def _redis(read: Awaitable[T]) -> T:
+    """``read``, or a 503 problem when the live Redis does not answer."""
+    try:
+        return await read
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise Problem(503, f"the live races' Redis is unreachable ({exc})") from None
 
 
 def _missing(season: int, round: int) -> Problem:
@@ -51,8 +62,8 @@ async def live_races(request: Request) -> dict[str, Any]:
     """Every race with a live event stream: season, round, status and lap of its latest state."""
     feed, live = _feed(request)
     races = []
-    for race in await _known(feed, live.key_prefix):
-        latest = await feed.latest(race)
+    for race in await _redis(_known(feed, live.key_prefix)):
+        latest = await _redis(feed.latest(race))
         board = json.loads(latest) if latest else {}
         races.append(
             {
@@ -78,7 +89,7 @@ async def live_race(season: Season, round: Round, request: Request) -> Response:
     position, gap to the leader, interval, last and best lap, pit stops, retirement and (when the
     in-race model is loaded) win and podium probabilities."""
     feed, live = _feed(request)
-    latest = await feed.latest(Race(live.key_prefix, season, round))
+    latest = await _redis(feed.latest(Race(live.key_prefix, season, round)))
     if latest is None:
         raise _missing(season, round)
     return Response(latest, media_type="application/json", headers={"Cache-Control": "no-store"})
@@ -105,7 +116,7 @@ async def live_race_events(
             400, f"Last-Event-ID {last_event_id[:40]!r} is not an event id of this stream"
         )
     race = Race(live.key_prefix, season, round)
-    if last_event_id is None and await feed.latest(race) is None:
+    if last_event_id is None and await _redis(feed.latest(race)) is None:
         raise _missing(season, round)
 
     async def events() -> AsyncIterator[bytes]:

@@ -150,11 +150,27 @@ def test_the_events_route_refuses_a_bad_last_event_id_and_an_unknown_race(
         )
 
 
-def test_live_routes_without_redis_answer_503_naming_the_setting(
+def test_live_routes_without_redis_answer_404_naming_the_setting(
     start_api: StartApi, snapshot: PublishedSnapshot
 ) -> None:
     server = start_api(snapshot.path, workers=1)
     with server.client() as client:
         answer = client.get("/v1/live/races/2019/20")
-    assert answer.status_code == 503
-    assert answer.json()["detail"].startswith("live mode needs Redis: set P3_LIVE_REDIS_URL")
+    assert answer.status_code == 404
+    assert answer.json()["detail"].startswith(
+        "no live races on this server: live mode needs Redis: set P3_LIVE_REDIS_URL"
+    )
+
+
+def test_live_routes_answer_503_while_their_redis_is_down(
+    start_api: StartApi, snapshot: PublishedSnapshot
+) -> None:
+    from .conftest import free_port
+
+    down = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    server = start_api(snapshot.path, workers=1, P3_LIVE_REDIS_URL=down)
+    with server.client() as client:
+        answer = client.get("/v1/live/races/2019/20")
+        events = client.get("/v1/live/races/2019/20/events")
+    assert answer.status_code == 503 and events.status_code == 503
+    assert answer.json()["detail"].startswith("the live races' Redis is unreachable")
