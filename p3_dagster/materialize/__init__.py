@@ -24,6 +24,7 @@ import dagster as dg
 from p3_common.settings import REPO_ROOT, Settings
 
 from ..definitions import build_definitions
+from ..defs.ingestion.assets import raw_asset_key
 from ..defs.jobs import EVERYTHING
 from ..lib.dbt import prepare_manifest
 from .console import console, library_output_to, say
@@ -100,9 +101,12 @@ def run_materialize(settings: Settings, select: str = "*") -> bool:
 
 
 def partition_keys(definitions: dg.Definitions) -> list[str]:
+    """The season partitions the run covers: those of the raw tables.
+
+    Other partitioned assets (reports by race: dynamic partitions that need an instance to list)
+    are not what a season-range run ranges over; picking whichever came first in the graph's
+    unordered key set made `p3 materialize` fail at random once they were added.
+    """
     graph = definitions.resolve_asset_graph()
-    for key in graph.get_all_asset_keys():
-        partitions = graph.get(key).partitions_def
-        if partitions is not None:
-            return list(partitions.get_partition_keys())
-    return []
+    partitions = graph.get(raw_asset_key("results")).partitions_def
+    return list(partitions.get_partition_keys()) if partitions is not None else []
