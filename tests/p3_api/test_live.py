@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 
+from p3_api.examples import EXAMPLES
 from p3_live.processor import Processor
 from p3_live.replay import TimedEvent, load_race, replay
 from p3_live.state import view
@@ -18,6 +19,7 @@ from p3_live.streams import Publisher, Race, connect
 from tests.fixtures.snapshots import PublishedSnapshot
 
 from .conftest import ApiServer, StartApi
+from .test_openapi_examples import same_shape
 
 MACHINE_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -91,6 +93,11 @@ def test_the_state_route_serves_the_processors_latest_state(
         assert served.headers["cache-control"] == "no-store"
         assert served.json() == json.loads(redis_client.get(race.view))
         assert served.json()["events_applied"] == 40
+        # The documented examples (p3_api.examples) have the shape of these answers.
+        state_example = EXAMPLES[("GET", "/v1/live/races/{season}/{round}")].value
+        assert same_shape(state_example, served.json()) == []
+        races_example = EXAMPLES[("GET", "/v1/live/races")].value
+        assert same_shape(races_example, client.get("/v1/live/races").json()) == []
         listed = client.get("/v1/live/races").json()["races"]
         assert listed == [
             {"season": season, "round": round, "status": "running", "lap": served.json()["lap"],
