@@ -1,4 +1,4 @@
-"""Runs whose worker process is gone: the code server (or the worker) was killed mid-run.
+"""Runs whose worker process is gone: it was killed mid-run (kill -9, out of memory, a restart).
 
 Dagster's run monitoring cannot see this with the DefaultRunLauncher (it has no worker health
 check), so such a run would stay STARTED, holding its ``duckdb_write`` slot, until the 2-hour
@@ -83,8 +83,8 @@ def fail_orphaned_runs(instance: dg.DagsterInstance, now: float | None = None) -
     for run, pid in orphaned_runs(instance, time.time() if now is None else now):
         instance.report_run_failed(
             run,
-            f"The run worker (pid {pid}) is gone: the code server or the worker was killed "
-            "mid-run. The run is marked failed so the queue and the duckdb_write pool move on.",
+            f"The run worker (pid {pid}) is gone: it was killed mid-run. The run is marked "
+            "failed so the queue and the duckdb_write pool move on.",
         )
         failed.append(run.run_id)
     return failed
@@ -95,13 +95,13 @@ def fail_orphaned_runs(instance: dg.DagsterInstance, now: float | None = None) -
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
     description=(
-        "Fails started runs whose worker process is gone (the code server or the worker was "
-        "killed mid-run), which run monitoring cannot detect with the default run launcher; "
-        "run retries may then relaunch them."
+        "Fails started runs whose worker process is gone (killed mid-run), which run "
+        "monitoring cannot detect with the default run launcher; run retries may then "
+        "relaunch them."
     ),
 )
 def orphaned_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-    """Fails started runs whose worker process is gone (killed code server or worker)."""
+    """Fails started runs whose worker process is gone (killed mid-run)."""
     failed = fail_orphaned_runs(context.instance)
     return dg.SkipReason(
         f"marked failed: {', '.join(failed)}" if failed else "every started run has its worker"
