@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install manifest run dev api mlflow test test-fast bench lint typecheck fmt clean stack stack-down compose live-demo
+.PHONY: install manifest run dev api mlflow test test-fast bench bench-pipeline lint typecheck fmt clean stack stack-down compose live-demo
 
 install: $(VENV)/.installed  ## Create .venv and install the locked dependencies (uv, bytecode compiled)
 
@@ -68,6 +68,10 @@ test-fast: install  ## Tests without the slow full-materialisation and real-data
 
 bench: install  ## Ingest benchmark on the real data (needs P3_ERGAST_DIR or ../shared/data/ergast)
 	$(BIN)/python bench/ingest.py
+
+BENCH_BASELINE ?=
+bench-pipeline: install  ## Whole graph cold + one new race on the real data (BENCH_BASELINE=<git rev> to compare)
+	$(BIN)/python bench/pipeline.py $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE))
 
 LIVE_SEASON ?= 2019
 LIVE_ROUND ?= 20
