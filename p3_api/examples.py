@@ -129,13 +129,14 @@ LATENCY = {"count": 120.0, "mean_ms": 0.4, "p50_ms": 0.3, "p95_ms": 0.9, "p99_ms
 
 LIVE_STATE = {
     "season": 2019,
-    "round": 21,
+    "round": 20,
     "status": "running",
     "lap": 52,
     "total_laps": 71,
     "laps_remaining": 19,
     "fastest_lap": {"driver_id": 830, "lap": 48, "time_ms": 72811},
     "events_applied": 1094,
+    "lap_anomalies": [],
     "rows": [
         {
             "position": 1,
@@ -154,6 +155,9 @@ LIVE_STATE = {
             "retired": False,
             "status": "running",
             "position_text": "1",
+            "last_lap_anomaly": False,
+            "win_prob": 0.71,
+            "podium_prob": 0.97,
         }
     ],
 }
@@ -360,15 +364,15 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("GET", "/v1/live/races"): Example(
         {
             "races": [
-                {"season": 2019, "round": 21, "status": "running", "lap": 52, "total_laps": 71}
+                {"season": 2019, "round": 20, "status": "running", "lap": 52, "total_laps": 71}
             ]
         },
         "/v1/live/races",
     ),
-    ("GET", "/v1/live/races/{season}/{round}"): Example(LIVE_STATE, "/v1/live/races/2019/21"),
+    ("GET", "/v1/live/races/{season}/{round}"): Example(LIVE_STATE, "/v1/live/races/2019/20"),
     ("GET", "/v1/live/races/{season}/{round}/events"): Example(
         f"event: state\nid: 1764575000000-0\ndata: {json.dumps(LIVE_STATE)[:120]}...\n\n",
-        "/v1/live/races/2019/21/events",
+        "/v1/live/races/2019/20/events",
         media_type="text/event-stream",
     ),
     ("GET", "/ergast/f1/{path}"): Example(
