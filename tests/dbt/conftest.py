@@ -47,21 +47,18 @@ def build_graph_in(
     resolved = dg.Definitions.merge(definitions, dg.Definitions(jobs=[job])).resolve_job_def(
         "everything"
     )
-    graph = definitions.resolve_asset_graph()
-    partitions = next(
-        graph.get(k).partitions_def
-        for k in graph.get_all_asset_keys()
-        if graph.get(k).partitions_def
-    )
-    keys = partitions.get_partition_keys()
-    return resolved.execute_in_process(
-        instance=instance,
-        tags={
+    # The job's own partitioning (the seasons), not whichever partitioned asset comes first:
+    # the race-partitioned report's dynamic partitions need an instance to list.
+    keys = resolved.partitions_def.get_partition_keys() if resolved.partitions_def else []
+    tags = (
+        {
             "dagster/asset_partition_range_start": keys[0],
             "dagster/asset_partition_range_end": keys[-1],
-        },
-        raise_on_error=False,
+        }
+        if keys
+        else {}
     )
+    return resolved.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
 
 
 def explicit_settings(home: Path, **overrides: object) -> Settings:
