@@ -17,24 +17,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+from tests.fixtures.postgres import throwaway_database
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh database on the machine's PostgreSQL, dropped after the test."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"p3_auth_test_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at {POSTGRES_ADMIN_URL}: {exc}")
-    with admin:
-        admin.execute(f'create database "{name}"')  # a generated name, not input
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'drop database if exists "{name}" with (force)')
+    with throwaway_database("p3_auth_test") as url:
+        yield url
 
 
 @pytest.fixture
