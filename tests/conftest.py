@@ -50,5 +50,19 @@ def dbt_manifest() -> Path:
     return Path(project.manifest_path)
 
 
+@pytest.fixture(scope="session")
+def dbt_manifests_of_every_target(dbt_manifest: Path) -> None:
+    """The manifests of the other targets too (local, prod), for the tests that load the
+    definitions under every ``P3_ENV``. A fresh checkout has none of them (``make run`` prepares
+    only ``local``), so those tests must not depend on which command ran before them."""
+    from typing import get_args
+
+    from p3_common.settings import Environment
+    from p3_dagster.lib.dbt import dbt_executable, dbt_project, ensure_manifest
+
+    for target in get_args(Environment):
+        ensure_manifest(dbt_project(target), dbt_executable(), env={"P3_ENV": target})
+
+
 # The published snapshot shared by the query engine and API tests (built once per session).
 from tests.fixtures.snapshots import snapshot  # noqa: E402, F401

@@ -15,7 +15,8 @@ from p3_common.settings import load_settings
 from p3_dagster.definitions import build_definitions
 from tests.fixtures.dumps import write_demo_dump
 
-pytestmark = pytest.mark.usefixtures("dbt_manifest")  # the definitions load the manifest
+# The definitions load the manifest of the P3_ENV they run under.
+pytestmark = pytest.mark.usefixtures("dbt_manifests_of_every_target")
 
 RAW_KEYS = {dg.AssetKey(["raw", f"ergast__{name}"]) for name in TABLES}
 
