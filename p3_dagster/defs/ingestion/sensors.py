@@ -10,6 +10,7 @@ from p3_ingest.sources.calendar import RaceRef, latest_completed_race, seasons_t
 from p3_ingest.sources.memory_catalog import InMemoryCatalog
 
 from ...lib.resources import ErgastSourceResource
+from ..run_queue import NEW_RACE_TAGS
 from .jobs import ingest_ergast_job
 
 # Jolpica allows 500 requests an hour; one schedule request every 10 minutes is a polite share.
@@ -50,7 +51,7 @@ def build_new_race_results_sensor(seasons: list[int]) -> dg.SensorDefinition:
                 dg.RunRequest(
                     partition_key=str(season),
                     run_key=f"{season}@{latest}",
-                    tags={"p3/trigger": "new_race", "p3/latest_race": str(latest)},
+                    tags={"p3/trigger": "new_race", "p3/latest_race": str(latest)} | NEW_RACE_TAGS,
                 )
                 for season in seasons_due
             ],

@@ -7,6 +7,7 @@ import dagster as dg
 from p3_live.streams import connect, finished_since
 
 from ..ingestion.jobs import ingest_ergast_job
+from ..run_queue import RACE_FINISHED_TAGS
 
 MINIMUM_INTERVAL_SECONDS = 30
 
@@ -47,7 +48,8 @@ def build_race_finished_sensor(
             dg.RunRequest(
                 partition_key=str(season),
                 run_key=f"live-finish-{season}-{round}-{entry_id}",
-                tags={"p3/trigger": "race_finished", "p3/race": f"{season}-{round}"},
+                tags={"p3/trigger": "race_finished", "p3/race": f"{season}-{round}"}
+                | RACE_FINISHED_TAGS,
             )
             for entry_id, season, round in finished
             if season in known

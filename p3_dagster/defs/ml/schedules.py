@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ..run_queue import TRAINING_TAGS
 from .assets import MODEL_KEY, PREDICTIONS_KEY
 
 train_models_job = dg.define_asset_job(
@@ -13,6 +14,9 @@ train_models_job = dg.define_asset_job(
         "Train, evaluate and register the race-outcome model, then predict the latest race with "
         "whichever version is champion afterwards."
     ),
+    # Every run of it (schedule, UI, backfill) carries the workload tag deploy/dagster.yaml limits
+    # to one run at a time.
+    tags=TRAINING_TAGS,
 )
 
 train_models_monthly_schedule = dg.ScheduleDefinition(
