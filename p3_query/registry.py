@@ -141,6 +141,35 @@ DRIVER_TEAMMATES = Source(
         " from marts.mart_teammate_head_to_head"
     ),
 )
+# Each driver's qualifying lap against each team-mate's at the same race weekend, compared in the
+# last session both set a time in (Q3, else Q2, else Q1: knockout qualifying since 2006; one
+# session before), as a percentage of the team-mate's time (positive = slower). Same session,
+# so track evolution between Q1 and Q3 does not count as pace.
+DRIVER_QUALI_GAPS = Source(
+    name="driver_quali_gaps",
+    table="marts.fct_qualifying",
+    entity="driver",
+    entity_column="driver_id",
+    grain=frozenset({"race", "entity", "teammate"}),
+    keys={"season": "season", "circuit": "circuit_id"},
+    atomic=True,
+    relation=(
+        "select driver.season, races.circuit_id, driver.race_id, driver.driver_id,"
+        " 100.0 * (case"
+        " when driver.q3_ms is not null and mate.q3_ms is not null"
+        " then (driver.q3_ms - mate.q3_ms) / mate.q3_ms"
+        " when driver.q2_ms is not null and mate.q2_ms is not null"
+        " then (driver.q2_ms - mate.q2_ms) / mate.q2_ms"
+        " else (driver.q1_ms - mate.q1_ms) / mate.q1_ms end) as gap_pct"
+        " from marts.fct_qualifying as driver"
+        " inner join marts.fct_qualifying as mate"
+        " on driver.race_id = mate.race_id and driver.constructor_id = mate.constructor_id"
+        " and driver.driver_id != mate.driver_id"
+        " inner join marts.dim_races as races on driver.race_id = races.race_id"
+    ),
+    # Weekends where the two never set a time in the same session compare nothing.
+    where="gap_pct is not null",
+)
 _PIT_STOPS_WITH_CIRCUIT = (
     "select pit_stops.*, races.circuit_id from marts.fct_pit_stops as pit_stops"
     " inner join marts.dim_races as races on pit_stops.race_id = races.race_id"
@@ -276,6 +305,7 @@ SOURCES: tuple[Source, ...] = (
     DRIVER_SEASON,
     DRIVER_RESULTS,
     DRIVER_TEAMMATES,
+    DRIVER_QUALI_GAPS,
     DRIVER_PIT_STOPS,
     DRIVER_LAP_PACE,
     CONSTRUCTOR_SEASON,
@@ -570,6 +600,18 @@ _METRICS: tuple[Metric, ...] = (
         "teammate_quali_duels_won",
         "Qualifying duels won against team-mates.",
         formulas={"driver": (_f(DRIVER_TEAMMATES, "sum(qualifying_duels_won)", "sum"),)},
+    ),
+    Metric(
+        "teammate_quali_gap_pct",
+        "Median gap of the driver's qualifying lap to his team-mate's, in % of the team-mate's"
+        " (the last session both set a time in: Q3, else Q2, else Q1; negative = faster).",
+        higher_is_better=False,
+        formulas={"driver": (_f(DRIVER_QUALI_GAPS, "median(gap_pct)", "median", "DOUBLE"),)},
+    ),
+    Metric(
+        "teammate_quali_gap_sessions",
+        "Qualifying sessions with a lap time of the driver and of a team-mate to compare.",
+        formulas={"driver": (_f(DRIVER_QUALI_GAPS, "count(*)", "count"),)},
     ),
     Metric(
         "pit_stop_median",

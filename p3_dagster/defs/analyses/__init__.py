@@ -42,7 +42,10 @@ def load_analyses(module: ModuleType, project_root: Path) -> dg.Definitions:
             declared = _declaration_error(exc)
             if declared is None:
                 raise
-            raise declared from None
+            # Its own frames say nothing the message does not: Dagster's error view (`dagster
+            # definitions validate`, `dg check defs`, the UI) then shows the one line and this
+            # load, not the validator's insides.
+            raise declared.with_traceback(None) from None
 
 
 def _declaration_error(exc: BaseException | None) -> AnalysisConfigError | None:

@@ -10,7 +10,9 @@ import dagster as dg
 import yaml
 from dagster.components.scaffold.scaffold import ScaffoldRequest, scaffold_with
 
+from p3_query.spec import SpecError
 from p3_reports.analyses import AnalysisConfig, AnalysisConfigError, load_analysis
+from p3_reports.analyses.describe import describe
 
 from ..resources import PublishedSnapshotResource
 from .outputs import OutputsResource
@@ -91,7 +93,7 @@ class Analysis(dg.Component, dg.Model, dg.Resolvable):
         path = Path(context.path)
         yaml_file = path / "defs.yaml" if path.is_dir() else path
         config, specs = load_declared(yaml_file, default_name=yaml_file.parent.name)
-        return dg.Definitions(assets=[build_analysis_asset(config, specs)])
+        return dg.Definitions(assets=[build_analysis_asset(config, specs, yaml_file)])
 
 
 def load_declared(yaml_file: Path, default_name: str) -> tuple[AnalysisConfig, tuple[Any, ...]]:
@@ -124,38 +126,37 @@ def yaml_lines(text: str, root: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], i
     return {k[len(root) :]: v for k, v in found.items() if k[: len(root)] == root}
 
 
-def _description(config: AnalysisConfig, specs: tuple[Any, ...]) -> str:
-    parts = [config.description.strip(), "", "**Queries** (SQL and plan: see the materialisation)"]
-    for query, spec in zip(config.queries, specs, strict=True):
-        body = yaml.safe_dump(
-            spec.model_dump(mode="json", exclude={"format", "limit"}), sort_keys=False
-        )
-        parts += ["", f"`{query.name}`:", "```yaml", body.rstrip(), "```"]
-    if config.series:
-        parts += [
-            "",
-            "**Derived series**: "
-            + ", ".join(f"{s.name} ({s.kind} of {s.column})" for s in config.series),
-        ]
-    return "\n".join(parts)
+def _description(config: AnalysisConfig, specs: tuple[Any, ...], yaml_file: Path | None) -> str:
+    """The analysis's description, then each query's SQL and plan compiled from the spec and the
+    registry (no snapshot is opened: loading the code location does no I/O)."""
+    try:
+        return describe(config, specs)
+    except SpecError as exc:
+        # The planner refused a spec validation accepted: still the declaration's problem.
+        raise AnalysisConfigError(yaml_file or config.name, None, str(exc)) from None
 
 
-def build_analysis_asset(config: AnalysisConfig, specs: tuple[Any, ...]) -> dg.AssetsDefinition:
-    """``analyses/<name>``: runs the analysis on the published snapshot and checks its result."""
+def build_analysis_asset(
+    config: AnalysisConfig, specs: tuple[Any, ...], yaml_file: Path | None = None
+) -> dg.AssetsDefinition:
+    """``analyses/<name>``: runs the analysis on the published snapshot and checks its result.
+
+    Its description holds the SQL and plan compiled at load; each materialisation's metadata holds
+    the ones it ran (re-planned on the snapshot's row counts, refs resolved to ids)."""
     key = dg.AssetKey(["analyses", config.name])
     if config.refresh == "after_publish":
         condition = dg.AutomationCondition.eager() & (
             dg.AutomationCondition.all_deps_blocking_checks_passed()
         )
     else:
-        condition = dg.AutomationCondition.on_cron(config.refresh.cron)  # type: ignore[union-attr]
+        condition = dg.AutomationCondition.on_cron(config.refresh.cron)
     bounds = ", ".join(f"{b.column} in [{b.min}, {b.max}]" for b in config.bounds) or "none"
 
     @dg.asset(
         key=key,
         deps=[SNAPSHOT_KEY],
         group_name="analyses",
-        description=_description(config, specs),
+        description=_description(config, specs, yaml_file),
         owners=config.owners,
         kinds={"python", "duckdb"},
         automation_condition=condition,

@@ -13,15 +13,17 @@ import dagster as dg
 import pytest
 import yaml
 
+import p3_dagster.defs.analyses as analyses_package
 from p3_dagster.defs.analyses import build_defs, load_analyses
 from p3_dagster.lib.components import OutputsResource
 from p3_dagster.lib.components.analysis import load_declared, template_attributes
 from p3_dagster.lib.resources import PublishedSnapshotResource
 from p3_reports.analyses import AnalysisConfigError
 
+ANALYSES_DIR = Path(analyses_package.__file__).parent
 SHIPPED = {
     "constructor_battle",
-    "teammate_qualifying_duels",
+    "teammate_qualifying_gaps",
     "championship_margins",
     "pit_stop_trend",
     "reliability_by_decade",
@@ -69,7 +71,10 @@ def test_the_five_analyses_are_assets_downstream_of_the_snapshot_with_a_check(
         node = graph.get(key)
         assert node.parent_keys == {snapshot}
         assert node.group_name == "analyses"
-        assert "```yaml" in (node.description or "")
+        description = node.description or ""
+        config, _ = load_declared(ANALYSES_DIR / key.path[1] / "defs.yaml", key.path[1])
+        assert description.startswith(config.description.strip()), key
+        assert "```sql\nwith\n" in description and "```text\ngrain: one row per " in description
         assert node.owners == ["team:analytics"]
         assert [c.name for c in node.check_keys] == ["result_is_non_empty_and_within_bounds"]
     eager = graph.get(dg.AssetKey(["analyses", "constructor_battle"])).automation_condition
