@@ -4,9 +4,14 @@ new-race run before a backfill queued earlier and never runs two training runs a
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -14,7 +19,7 @@ import pytest
 import redis
 import yaml
 from dagster._core.test_utils import create_test_daemon_workspace_context
-from dagster._core.workspace.load_target import ModuleTarget
+from dagster._core.workspace.load_target import GrpcServerTarget
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
     QueuedRunCoordinatorDaemon,
 )
@@ -31,6 +36,7 @@ from p3_dagster.defs.run_queue import (
     WORKLOAD_TAG,
 )
 from p3_live.streams import connect, finished_key
+from tests.deploy.processes import free_port
 from tests.fixtures.dumps import write_demo_dump
 from tests.fixtures.postgres import throwaway_database
 
@@ -158,39 +164,51 @@ class Queue:
             time.sleep(0.5)
 
 
+@contextmanager
+def code_server(port: int, log: Path) -> Iterator[None]:
+    """``dagster api grpc`` serving ``queue_location`` (as the stack's code server serves P3),
+    stopped with its run processes at the end."""
+    dagster = str(Path(sys.executable).parent / "dagster")
+    argv = [dagster, "api", "grpc", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--module-name", "tests.p3_dagster.automation.queue_location", "--attribute", "defs"]
+    argv += ["--location-name", LOCATION, "--working-directory", str(REPO_ROOT)]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        check = [dagster, "api", "grpc-health-check", "--host", "127.0.0.1", "--port", str(port)]
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while subprocess.run(check, capture_output=True, check=False).returncode != 0:
+            assert process.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the code server did not start"
+            time.sleep(1)
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 @pytest.fixture
 def queue_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    with throwaway_database("p3_queue_test") as url:
+    with ExitStack() as stack_:
+        url = stack_.enter_context(throwaway_database("p3_queue_test"))
         monkeypatch.setenv("P3_DAGSTER_DATABASE_URL", stack.with_driver(url, "psycopg2"))
-        opened: list[Queue] = []
+        port = free_port()
+        stack_.enter_context(code_server(port, tmp_path / "code_server.log"))
+        target = GrpcServerTarget(host="127.0.0.1", port=port, socket=None, location_name=LOCATION)
 
         def open_queue(max_concurrent_runs: int | None = None) -> Queue:
             home = production_instance_home(tmp_path, max_concurrent_runs)
-            instance = dg.DagsterInstance.from_config(str(home))
-            target = ModuleTarget(
-                module_name="tests.p3_dagster.automation.queue_location",
-                attribute="defs",
-                working_directory=str(REPO_ROOT),
-                location_name=LOCATION,
-            )
-            context = create_test_daemon_workspace_context(target, instance)
-            queue = Queue(instance, context.__enter__(), tmp_path)
-            queue.exit = context.__exit__  # type: ignore[attr-defined]
-            opened.append(queue)
+            instance = stack_.enter_context(dg.DagsterInstance.from_config(str(home)))
+            context = stack_.enter_context(create_test_daemon_workspace_context(target, instance))
+            queue = Queue(instance, context, tmp_path)
+            stack_.enter_context(queue.daemon)
             return queue
 
-        try:
-            yield open_queue
-        finally:
-            for queue in opened:
-                for path in tmp_path.glob("*.release"):
-                    path.touch()
-                for run in queue.instance.get_runs():
-                    path = queue.release(run.run_id)
-                    path.touch()
-                queue.daemon.__exit__(None, None, None)
-                queue.exit(None, None, None)  # type: ignore[attr-defined]
-                queue.instance.dispose()
+        # Closing (in reverse): the daemon, the workspace and the instance, then the code server
+        # and its run processes, then the database.
+        yield open_queue
 
 
 @pytest.mark.slow
