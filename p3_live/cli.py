@@ -16,7 +16,8 @@ from p3_common.settings import SettingsError, get_settings
 from p3_common.snapshot import SnapshotError
 
 from .config import LiveNotConfigured, LiveSettings, redis_url
-from .processor import Enrich, Processor, chain
+from .enrichment import leaderboard_enrichment
+from .processor import Processor
 from .replay import RaceNotFound, load_race, replay
 from .streams import Publisher, Race, connect
 
@@ -59,31 +60,6 @@ def replay_command(
     typer.echo(f"replaying {len(events)} events to {race.events} (~{minutes:.1f} min)")
     count = replay(events, publish, speed=speed or None)
     typer.echo(f"published {count} events")
-
-
-def _enrich(with_model: bool) -> Enrich:
-    """Lap anomalies always; probabilities when the in-race model and the race-outcome champion
-    load from MLflow (else the leaderboard goes out without them, and the log says why)."""
-    from .anomalies import LapAnomalies
-
-    steps: list[Enrich] = [LapAnomalies()]
-    if with_model:
-        from .probabilities import Probabilities, champion_pre_race, load_in_race_model
-
-        settings = get_settings()
-        uri = settings.mlflow_tracking_uri or ""
-        try:
-            model = load_in_race_model(uri, LiveSettings().model_uri)
-        except Exception as exc:  # MLflow raises several types for "not registered / unreachable"
-            logging.getLogger(__name__).warning(
-                "no in-race probabilities: the model did not load (%s); materialise "
-                "ml/in_race_model or pass --no-model",
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            )
-        else:
-            snapshot = settings.serving_duckdb_path or Path()
-            steps.append(Probabilities(model, champion_pre_race(snapshot, uri)))
-    return chain(*steps)
 
 
 @app.command("poll")
@@ -181,7 +157,7 @@ def process_command(
         states_maxlen=live.states_maxlen,
         reconnect_seconds=live.reconnect_seconds,
     )
-    processor.enrich = _enrich(model)
+    processor.enrich = leaderboard_enrichment(with_model=model)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,16 +22,11 @@ import redis
 from p3_api.auth.credentials import Role
 from p3_api.auth.store import SqliteStore
 from p3_common.settings import REPO_ROOT
+from tests.fixtures.servers import free_port
 from tests.fixtures.snapshots import PublishedSnapshot
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 START_TIMEOUT = 120  # workers import FastAPI, DuckDB and p3_query: seconds on a busy 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -3,10 +3,6 @@ redis-server (with an append-only file) for restart tests, and stored races."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,66 +13,10 @@ import redis
 
 from p3_live.replay import TimedEvent, load_race
 from p3_live.streams import connect
+from tests.fixtures.servers import MACHINE_REDIS, REDIS_BINARY, RedisServer, free_port
 from tests.fixtures.snapshots import PublishedSnapshot
 
-REDIS_BINARY = shutil.which("redis-server")
-MACHINE_REDIS = "redis://127.0.0.1:6379/0"
 BRAZIL_2019 = (2019, 20)  # round 21 is Abu Dhabi, where one driver led every lap
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class RedisServer:
-    """A redis-server on a free loopback port, persisting to an append-only file so that a
-    restart keeps the streams (as a production Redis configured for streams would)."""
-
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        assert REDIS_BINARY is not None
-        self.process = subprocess.Popen(
-            [
-                REDIS_BINARY,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "yes",
-                "--appendfsync", "always",
-                "--dir", str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except (redis.ConnectionError, redis.BusyLoadingError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
-                time.sleep(0.02)
-        client.close()
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL the server, as a crash would."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
 
 
 @pytest.fixture
@@ -84,7 +24,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, which the test may kill and start again."""
     if REDIS_BINARY is None:
         pytest.skip("redis-server not installed (Debian package redis-server)")
-    server = RedisServer(free_port(), tmp_path).start()
+    server = RedisServer(free_port(), tmp_path, append_only=True).start()
     yield server
     server.kill()
 

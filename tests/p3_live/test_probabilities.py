@@ -29,8 +29,10 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory, snapshot) -> str:  # 
     with open_snapshot(snapshot.path) as con:
         features = build_features(load_inputs(con))
         seasons = sorted(features["season"].unique())
-        outcome_config = TrainConfig(min_season=int(seasons[-8]), n_estimators=60)
-        in_race_config = InRaceConfig(min_season=int(seasons[-8]), n_estimators=60, every_laps=5)
+        # The last eight seasons (the demo championship has five).
+        first = int(seasons[-min(8, len(seasons))])
+        outcome_config = TrainConfig(min_season=first, n_estimators=60)
+        in_race_config = InRaceConfig(min_season=first, n_estimators=60, every_laps=5)
         rows, held_out = training_rows(con, in_race_config)
     with open_run(uri, "p3-tests", artifacts_dir=folder / "artifacts"):
         train_evaluate_register(features, outcome_config, [int(seasons[-1])])
@@ -60,12 +62,14 @@ def test_every_published_state_carries_normalised_probabilities_and_flags(
         assert sum(r["win_prob"] for r in rows) == pytest.approx(1.0, abs=1e-6)
         assert all(r["win_prob"] == 0.0 for r in rows if r["retired"])
         assert "lap_anomalies" in board
-    official = stored_race.official_order()
     final = boards[-1]
     assert final["status"] == "finished"
     assert [r["win_prob"] for r in final["rows"]][:2] == [1.0, 0.0]
-    # With a tenth of the race to go, the eventual winner is the favourite.
-    late = next(b for b in boards if b["laps_remaining"] <= b["total_laps"] // 10)
-    favourite = max(late["rows"], key=lambda r: r["win_prob"])
-    assert favourite["driver_id"] == official[0]
-    assert favourite["win_prob"] > 0.5
+    if stored_race.snapshot.kind == "real":
+        # With a tenth of the race to go, the eventual winner is the favourite: a claim about
+        # real races (the demo's synthetic lap times are no race anyone drove).
+        official = stored_race.official_order()
+        late = next(b for b in boards if b["laps_remaining"] <= b["total_laps"] // 10)
+        favourite = max(late["rows"], key=lambda r: r["win_prob"])
+        assert favourite["driver_id"] == official[0]
+        assert favourite["win_prob"] > 0.5

@@ -21,7 +21,8 @@ from p3_live.processor import Processor
 from p3_live.replay import replay
 from p3_live.state import RaceState, reduce, view
 from p3_live.streams import Publisher, Race, connect, finished_key
-from tests.p3_live.conftest import RedisServer, StoredRace
+from tests.fixtures.servers import RedisServer
+from tests.p3_live.conftest import StoredRace
 
 
 def folded(stored_race: StoredRace) -> RaceState:

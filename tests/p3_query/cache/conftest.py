@@ -2,78 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from p3_query.cache import QueryCache
 from p3_query.cache.embedded import EmbeddedCache
 from p3_query.cache.redis_cache import RedisCache
-
-REDIS_BINARY = shutil.which("redis-server")
-MACHINE_REDIS = "redis://127.0.0.1:6379/0"
-
-
-@dataclass
-class RedisServer:
-    """A redis-server process on a free loopback port, with no persistence."""
-
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        assert REDIS_BINARY is not None
-        self.process = subprocess.Popen(
-            [
-                REDIS_BINARY,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
-                time.sleep(0.02)
-        client.close()
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL the server, as a crash would."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.fixtures.servers import MACHINE_REDIS, REDIS_BINARY, RedisServer, free_port
 
 
 @pytest.fixture(scope="session")
@@ -95,9 +34,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server this test may kill."""
     if REDIS_BINARY is None:
         pytest.skip("redis-server binary not found: cannot kill the machine's Redis")
-    server = RedisServer(free_port(), tmp_path / "redis")
-    server.directory.mkdir()
-    server.start()
+    server = RedisServer(free_port(), tmp_path / "redis").start()
     yield server
     server.kill()
 

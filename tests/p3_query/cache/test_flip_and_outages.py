@@ -99,7 +99,7 @@ def test_redis_killed_mid_test_answers_come_from_the_compute_path(
 
 
 def test_redis_that_was_never_reachable_still_answers(tmp_path: Path) -> None:
-    from tests.p3_query.cache.conftest import free_port
+    from tests.fixtures.servers import free_port
 
     cache = RedisCache(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.warns(CacheDegradedWarning):
