@@ -14,8 +14,7 @@ from .assets import POST_RACE_KEY, race_partitions
 
 render_post_race_reports_job = dg.define_asset_job(
     "render_post_race_reports_job",
-    selection=[POST_RACE_KEY],
-    partitions_def=race_partitions,
+    selection=[POST_RACE_KEY],  # partitioned by race_partitions, which the job takes from it
     description="Renders the post-race report of one race (a partition of reports/post_race).",
 )
 
