@@ -8,8 +8,8 @@ that stage of a race), with a reliability diagram per probability.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -18,6 +18,7 @@ from mlflow.pyfunc import PythonModel
 
 from . import plots
 from .features import build_features, load_inputs
+from .in_race_config import InRaceConfig
 from .train import TrainConfig, fit
 
 if TYPE_CHECKING:
@@ -48,35 +49,6 @@ PROGRESS_LABELS = [
     "laps 75-90pct",
     "laps 90-100pct",
 ]
-
-
-@dataclass(frozen=True)
-class InRaceConfig:
-    """Data window and hyper-parameters of one training run (logged as MLflow params)."""
-
-    min_season: int = 2006
-    every_laps: int = 3
-    n_estimators: int = 200
-    learning_rate: float = 0.05
-    num_leaves: int = 15
-    min_child_samples: int = 100
-    seed: int = 0
-
-    def params(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def lgbm_params(self) -> dict[str, Any]:
-        return {
-            "n_estimators": self.n_estimators,
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples,
-            "random_state": self.seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "n_jobs": 1,  # see ml.train: OpenMP threads on a shared 2-core machine are slower
-            "verbose": -1,
-        }
 
 
 # --- features -------------------------------------------------------------------------------

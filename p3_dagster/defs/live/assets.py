@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import dagster as dg
 from pydantic import Field
 
-from ml.in_race import InRaceConfig as ModelConfig
+from ml.in_race_config import InRaceConfig as ModelConfig
 
 from ...lib.mlflow_resource import MlflowResource
 from ...lib.resources import WarehouseResource
