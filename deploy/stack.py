@@ -2,6 +2,7 @@
 
     python deploy/stack.py compose            print docker-compose.yml (what is committed)
     python deploy/stack.py prometheus-config  print deploy/prometheus/prometheus.yml (compose targets)
+    python deploy/stack.py grafana-alerts     print deploy/grafana/provisioning/alerting/p3.yml
     python deploy/stack.py up                 start the services natively (`make stack`)
     python deploy/stack.py down               stop exactly what `up` started (`make stack-down`)
     python deploy/stack.py status             what runs, where
@@ -37,6 +38,8 @@ REPO = DEPLOY.parent
 SERVICES_FILE = DEPLOY / "services.yaml"
 COMPOSE_FILE = REPO / "docker-compose.yml"
 PROMETHEUS_DIR = DEPLOY / "prometheus"
+ALERT_RULES_FILE = PROMETHEUS_DIR / "alerts.yml"
+GRAFANA_ALERTS_FILE = DEPLOY / "grafana" / "provisioning" / "alerting" / "p3.yml"
 
 _VAR = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 IMAGE = "p3:latest"
@@ -247,7 +250,7 @@ def prometheus_document(
             continue
         job: dict[str, Any] = {"job_name": name, "metrics_path": spec["metrics"]}
         if targets is not None:
-            job["static_configs"] = [{"targets": targets[name]}]
+            job["static_configs"] = [{"targets": targets.get(name, [])}]
         elif spec.get("replicas", 1) > 1:
             job["dns_sd_configs"] = [{"names": [name], "type": "A", "port": spec["port"]}]
         else:
@@ -270,6 +273,93 @@ def prometheus_yaml(targets: dict[str, list[str]] | None = None, *, interval: st
     """The text of prometheus.yml for compose (``targets`` None) or native addresses."""
     document = prometheus_document(targets, interval=interval)
     return PROMETHEUS_HEADER + dump(document)
+
+
+# --- Grafana alert rules ------------------------------------------------------------------------
+
+# deploy/grafana/provisioning/datasources/prometheus.yml's uid; the folder of the dashboards.
+GRAFANA_DATASOURCE_UID = "prometheus"
+GRAFANA_FOLDER = "P3"
+# Grafana evaluates rule groups on multiples of its 10 s base interval.
+GRAFANA_INTERVAL = "1m"
+_PROM_VALUE = re.compile(r"\$value\b")
+
+
+def grafana_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """One Prometheus alerting rule as a Grafana-managed rule: query A is the rule's expression
+    (series present = firing, as in Prometheus), B is 1 for each of its series and is the
+    condition; ``$value`` in templates becomes A's value."""
+
+    def template(text: str) -> str:
+        return _PROM_VALUE.sub("$values.A.Value", text)
+
+    return {
+        "uid": rule["alert"],
+        "title": rule["alert"],
+        "condition": "B",
+        "data": [
+            {
+                "refId": "A",
+                "relativeTimeRange": {"from": 600, "to": 0},
+                "datasourceUid": GRAFANA_DATASOURCE_UID,
+                "model": {
+                    "refId": "A",
+                    "expr": rule["expr"].strip(),
+                    "instant": True,
+                    "range": False,
+                    "intervalMs": 15000,
+                    "maxDataPoints": 43200,
+                },
+            },
+            {
+                "refId": "B",
+                "datasourceUid": "__expr__",
+                "model": {
+                    "refId": "B",
+                    "type": "math",
+                    "expression": "$A == $A",
+                    "datasource": {"type": "__expr__", "uid": "__expr__"},
+                },
+            },
+        ],
+        # No series is the healthy state of every rule (the expression filters to the bad ones).
+        "noDataState": "OK",
+        "execErrState": "Error",
+        "for": rule.get("for", "0s"),
+        "labels": dict(rule.get("labels", {})),
+        "annotations": {key: template(value) for key, value in rule.get("annotations", {}).items()},
+    }
+
+
+def grafana_alerts_document(rules_file: Path = ALERT_RULES_FILE) -> dict[str, Any]:
+    """Grafana's alerting provisioning file: every alerting rule of ``rules_file``, one rule
+    group per Prometheus group (recording rules stay with Prometheus, which the queries read)."""
+    groups = []
+    for group in yaml.safe_load(rules_file.read_text())["groups"]:
+        rules = [grafana_rule(rule) for rule in group["rules"] if "alert" in rule]
+        if rules:
+            groups.append(
+                {
+                    "orgId": 1,
+                    "name": group["name"],
+                    "folder": GRAFANA_FOLDER,
+                    "interval": GRAFANA_INTERVAL,
+                    "rules": rules,
+                }
+            )
+    return {"apiVersion": 1, "groups": groups}
+
+
+GRAFANA_ALERTS_HEADER = (
+    "# GENERATED from deploy/prometheus/alerts.yml by `python deploy/stack.py grafana-alerts`;\n"
+    "# do not edit. Grafana-managed copies of the Prometheus alerting rules (Grafana notifies\n"
+    "# through its contact points; Prometheus, which has no Alertmanager here, only evaluates).\n"
+)
+
+
+def grafana_alerts_yaml() -> str:
+    """The text of deploy/grafana/provisioning/alerting/p3.yml."""
+    return GRAFANA_ALERTS_HEADER + dump(grafana_alerts_document())
 
 
 # --- the native runner -------------------------------------------------------------------------
@@ -439,12 +529,20 @@ def process_start_time(pid: int) -> str | None:
 class NativeStack:
     """The processes `make stack` starts, with their pid files under ``$P3_HOME/stack/pids``."""
 
-    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        env: dict[str, str] | None = None,
+        instance_config: Path = DEPLOY / "dagster.yaml",
+    ) -> None:
         self.home = home
         self.env = dict(os.environ if env is None else env)
         self.dir = home / "stack"
         self.pids = self.dir / "pids"
         self.logs = self.dir / "logs"
+        # The production instance; fault tests pass a copy with shorter monitoring intervals.
+        self.instance_config = instance_config
+        self.processes: dict[str, Process] = {}
 
     # -- up --
 
@@ -463,8 +561,9 @@ class NativeStack:
         )
         ensure_database(mlflow_url)
 
-    def up(self, say: Any = print) -> dict[str, Any]:
-        """Start every service, each after its dependencies answer their health check."""
+    def up(self, say: Any = print, only: set[str] | None = None) -> dict[str, Any]:
+        """Start every service (or the services in ``only``), each after its dependencies answer
+        their health check."""
         running = self.running()
         if running:
             raise StackError(
@@ -472,9 +571,11 @@ class NativeStack:
             )
         self.preflight()
         processes, context = native_plan(self.env, self.home)
+        if only is not None:
+            processes = [p for p in processes if p.service in only]
         for path in (self.pids, self.logs, Path(context["DAGSTER_HOME"])):
             path.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(DEPLOY / "dagster.yaml", Path(context["DAGSTER_HOME"]) / "dagster.yaml")
+        shutil.copyfile(self.instance_config, Path(context["DAGSTER_HOME"]) / "dagster.yaml")
         self._write_prometheus(processes, Path(context["PROMETHEUS_CONFIG"]))
         self._prepare_manifest(processes)
         started: list[Process] = []
@@ -483,6 +584,7 @@ class NativeStack:
                 say(f"starting {process.name}" + (f" on :{process.port}" if process.port else ""))
                 self._start(process)
                 started.append(process)
+                self.processes[process.name] = process
                 self._wait_healthy(process)
         except BaseException:
             self.down(say=lambda _: None)
@@ -494,6 +596,21 @@ class NativeStack:
         info["_instance"] = {"DAGSTER_HOME": context["DAGSTER_HOME"]}
         (self.dir / "stack.json").write_text(json.dumps(info, indent=2))
         return info
+
+    def restart(self, name: str, say: Any = print) -> None:
+        """Start process ``name`` of this ``up`` again, with the same command and port, once it
+        is gone (stopped, killed or crashed)."""
+        process = self.processes[name]
+        if self._alive(name):
+            raise StackError(f"{name} is still running; stop it first")
+        say(f"restarting {name}" + (f" on :{process.port}" if process.port else ""))
+        self._start(process)
+        self._wait_healthy(process)
+
+    def pid(self, name: str) -> int | None:
+        """The pid of process ``name`` while it runs (it leads its own process group)."""
+        entry = self._read_pid(name)
+        return entry[0] if entry is not None and self._alive(name) else None
 
     def _url(self, process: Process) -> str | None:
         return f"http://127.0.0.1:{process.port}" if process.port else None
@@ -510,7 +627,9 @@ class NativeStack:
 
     def _prepare_manifest(self, processes: list[Process]) -> None:
         # The image packages the manifest at build time; a checkout parses it once here.
-        code = next(p for p in processes if p.service == "dagster-code")
+        code = next((p for p in processes if p.service == "dagster-code"), None)
+        if code is None:
+            return
         done = subprocess.run(
             [executable("p3"), "dbt-manifest"],
             env=self.env | code.env,
@@ -671,6 +790,9 @@ def main(argv: list[str]) -> int:
     if command == "prometheus-config":
         sys.stdout.write(prometheus_yaml())
         return 0
+    if command == "grafana-alerts":
+        sys.stdout.write(grafana_alerts_yaml())
+        return 0
     try:
         from p3_common.settings import SettingsError, load_settings
 
@@ -688,7 +810,9 @@ def main(argv: list[str]) -> int:
             running = stack.running()
             print("running: " + (", ".join(running) if running else "nothing"))
         else:
-            print(f"unknown command {command!r}; use compose, prometheus-config, up, down, status")
+            print(
+                f"unknown command {command!r}; use compose, prometheus-config, grafana-alerts, up, down, status"
+            )
             return 2
     except (StackError, SettingsError) as exc:
         print(f"p3 stack: {exc}", file=sys.stderr)

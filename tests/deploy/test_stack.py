@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,37 +14,8 @@ import pytest
 
 from deploy import stack
 from p3_ingest.sources.source import available_seasons, seasons_to_load
-from tests.deploy.processes import free_port
 
 RUN_TIMEOUT_S = 1500  # the whole demo graph on a busy 2-core machine
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A private redis-server on a free port, so the stack's cache never meets another test's."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server not found: apt-get install redis-server")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while (
-            subprocess.run(
-                ["redis-cli", "-p", str(port), "ping"], capture_output=True, check=False
-            ).stdout.strip()
-            != b"PONG"
-        ):
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.2)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def prometheus_query(base: str, query: str) -> list[dict]:
