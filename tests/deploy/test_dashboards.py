@@ -1,10 +1,12 @@
-"""Every Grafana panel's query parses, and reads only metrics the real exporters expose: the API's
-/metrics and the P3 exporter's, scraped here from running processes."""
+"""Every Grafana panel's and provisioned alert rule's query parses, and reads only metrics the real
+exporters expose: the API's /metrics and the P3 exporter's, scraped here from running processes.
+The Grafana alert rules are generated from deploy/prometheus/alerts.yml (one definition)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ import httpx
 import pytest
 import yaml
 
+from deploy import stack
 from p3_api.auth.credentials import Role
 from p3_api.auth.store import SqliteStore
 from tests.deploy.processes import REPO, free_port, serving
@@ -36,6 +39,22 @@ def panel_queries() -> list[tuple[str, str, str]]:
                     expr = expr.replace(variable, value)
                 out.append((path.stem, panel["title"], expr))
     return out
+
+
+def grafana_rules() -> list[dict]:
+    """Every rule of the provisioned Grafana alerting file."""
+    document = yaml.safe_load(stack.GRAFANA_ALERTS_FILE.read_text())
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def alert_queries() -> list[tuple[str, str]]:
+    """(rule, expression) of every Prometheus query in the Grafana alert rules."""
+    return [
+        (rule["uid"], query["model"]["expr"])
+        for rule in grafana_rules()
+        for query in rule["data"]
+        if query["datasourceUid"] != "__expr__"
+    ]
 
 
 def exposed(text: str) -> dict[str, set[str]]:
@@ -81,7 +100,7 @@ def test_every_dashboard_is_provisioned_and_uses_the_provisioned_datasource() ->
 
 def test_every_panel_query_parses(promtool: str, tmp_path: Path) -> None:
     # promtool parses each expression as a recording rule: a PromQL syntax error fails the check.
-    queries = panel_queries()
+    queries = panel_queries() + [("alerting", uid, expr) for uid, expr in alert_queries()]
     rules = {
         "groups": [
             {
@@ -100,27 +119,103 @@ def test_every_panel_query_parses(promtool: str, tmp_path: Path) -> None:
     assert f"SUCCESS: {len(queries)} rules found" in done.stdout
 
 
-@pytest.mark.slow
-def test_every_panel_reads_metrics_the_real_exporters_expose(
-    snapshot: PublishedSnapshot, dbt_manifest: Path, tmp_path: Path
-) -> None:
-    api_text = scrape_api(snapshot.path, tmp_path)
-    exporter_text = scrape_exporter(snapshot.path, tmp_path)
+@pytest.fixture(scope="module")
+def known_metrics(
+    snapshot: PublishedSnapshot, dbt_manifest: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, set[str]]:
+    """Series names (with their label names) the real API and exporter expose, scraped once."""
+    folder = tmp_path_factory.mktemp("scrape")
+    api_text = scrape_api(snapshot.path, folder)
+    exporter_text = scrape_exporter(snapshot.path, folder)
     known = exposed(api_text) | exposed(exporter_text)
     assert "p3_api_requests_total" in known and "p3_pipeline_runs_in_flight" in known
+    return known
+
+
+def unknown_reads(
+    queries: list[tuple[str, str]], known: dict[str, set[str]]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Per query name: metric names nothing exposes (nor a recording rule, nor Prometheus
+    itself), and label names a selector matches that the metric's samples never carry."""
     allowed = set(known) | recording_rules() | PROMETHEUS_OWN
     missing = {}
     wrong_labels = {}
-    for dashboard, title, expr in panel_queries():
+    for name, expr in queries:
         unknown = metric_names(expr) - allowed
         if unknown:
-            missing[f"{dashboard}: {title}"] = sorted(unknown)
+            missing[name] = sorted(unknown)
         for metric, labels in selector_labels(expr).items():
             seen = known.get(metric)
             if seen and labels - seen - {"job", "instance"}:
-                wrong_labels[f"{dashboard}: {title}"] = sorted(labels - seen)
-    assert missing == {}
-    assert wrong_labels == {}
+                wrong_labels[name] = sorted(labels - seen)
+    return missing, wrong_labels
+
+
+@pytest.mark.slow
+def test_every_panel_reads_metrics_the_real_exporters_expose(
+    known_metrics: dict[str, set[str]],
+) -> None:
+    queries = [(f"{dashboard}: {title}", expr) for dashboard, title, expr in panel_queries()]
+    assert unknown_reads(queries, known_metrics) == ({}, {})
+
+
+@pytest.mark.slow
+def test_every_grafana_alert_rule_reads_metrics_the_real_exporters_expose(
+    known_metrics: dict[str, set[str]],
+) -> None:
+    queries = alert_queries()
+    assert len(queries) == len(grafana_rules()) > 0
+    assert unknown_reads(queries, known_metrics) == ({}, {})
+
+
+def test_grafana_alert_rules_are_what_the_prometheus_rules_generate() -> None:
+    # One definition: `python deploy/stack.py grafana-alerts > <file>` after editing alerts.yml.
+    assert stack.GRAFANA_ALERTS_FILE.read_text() == stack.grafana_alerts_yaml()
+
+
+def test_every_prometheus_alert_is_a_grafana_rule_with_its_query_delay_and_labels() -> None:
+    prometheus = {
+        rule["alert"]: rule
+        for group in yaml.safe_load(stack.ALERT_RULES_FILE.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    grafana = {rule["title"]: rule for rule in grafana_rules()}
+    assert set(grafana) == set(prometheus)
+    for name, rule in prometheus.items():
+        (query,) = [q for q in grafana[name]["data"] if q["datasourceUid"] != "__expr__"]
+        assert query["model"]["expr"] == rule["expr"].strip(), name
+        assert grafana[name]["for"] == rule["for"], name
+        assert grafana[name]["labels"] == rule["labels"], name
+        # Prometheus's $value is Grafana's value of query A.
+        for text in grafana[name]["annotations"].values():
+            assert "$value " not in text and "$value}" not in text, (name, text)
+
+
+def test_grafana_alert_rules_follow_the_provisioning_format() -> None:
+    document = yaml.safe_load(stack.GRAFANA_ALERTS_FILE.read_text())
+    assert document["apiVersion"] == 1
+    datasource = yaml.safe_load(
+        (REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"][0]["uid"]
+    uids = [rule["uid"] for rule in grafana_rules()]
+    assert len(set(uids)) == len(uids)
+    for group in document["groups"]:
+        assert {"name", "folder", "interval", "rules"} <= set(group)
+        for rule in group["rules"]:
+            assert len(rule["uid"]) <= 40 and rule["uid"].replace("-", "").isalnum()
+            refs = {query["refId"] for query in rule["data"]}
+            assert rule["condition"] in refs
+            for query in rule["data"]:
+                assert query["model"]["refId"] == query["refId"]
+                if query["datasourceUid"] == "__expr__":
+                    # Expressions refer only to this rule's queries.
+                    assert set(re.findall(r"\$(\w+)", query["model"]["expression"])) <= refs
+                else:
+                    assert query["datasourceUid"] == datasource
+                    assert query["relativeTimeRange"]["from"] > 0
+            assert rule["noDataState"] in {"OK", "NoData", "Alerting", "KeepLast"}
+            assert rule["execErrState"] in {"OK", "Error", "Alerting", "KeepLast"}
 
 
 def scrape_api(snapshot: Path, tmp_path: Path) -> str:
