@@ -1,11 +1,19 @@
-"""The weekly ``monitoring/performance_report`` asset: run durations and outcomes, step hot spots
-and the query cache's hit rate and latency over the last seven days, with plots, in the Dagster UI."""
+"""The weekly ``monitoring/performance_report`` asset: run durations and outcomes, step hot spots,
+the query cache's hit rate and latency, and the API's error rate over the last seven days, with
+plots, in the Dagster UI."""
 
 # No `from __future__ import annotations`: Dagster inspects the asset function's context hint.
 
+import json
+import math
+import os
 import statistics
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -133,8 +141,105 @@ def cache_section(settings: Settings) -> dict[str, float]:
     }
 
 
-def build_report_asset(settings: Settings) -> dg.AssetsDefinition:
-    """``monitoring/performance_report``, materialised every Monday at 07:00 UTC (or on demand)."""
+# Where the API's request counters are read: Prometheus (docker-compose, `make stack`) when set.
+PROMETHEUS_URL_ENV = "P3_PROMETHEUS_URL"
+# /metrics is Prometheus's own scrape, not a client's request (the alert rules leave it out too).
+_API = 'p3_api_requests_total{route!="/metrics"}'
+_API_ERRORS = 'p3_api_requests_total{route!="/metrics",status=~"5.."}'
+
+
+@dataclass(frozen=True)
+class ApiTraffic:
+    """The API's requests and 5xx answers over the window, and where they were read."""
+
+    source: str
+    requests: float
+    errors: float
+
+    @property
+    def error_rate(self) -> float | None:
+        """Share of requests answered with a 5xx (the availability SLO's errors); None when
+        there were no requests."""
+        return self.errors / self.requests if self.requests else None
+
+
+def api_traffic_from_prometheus(url: str, window: timedelta = WINDOW) -> ApiTraffic:
+    """Requests and 5xx answers of every API process over ``window``, from Prometheus."""
+    days = f"{int(window.total_seconds())}s"
+
+    def scalar(expr: str) -> float:
+        query = urllib.parse.urlencode({"query": f"sum(increase({expr}[{days}]))"})
+        with urllib.request.urlopen(f"{url.rstrip('/')}/api/v1/query?{query}", timeout=30) as r:
+            answer = json.load(r)
+        result = answer["data"]["result"]
+        # No series: no request of that kind in the window (sum over nothing is empty).
+        return float(result[0]["value"][1]) if result else 0.0
+
+    return ApiTraffic(f"prometheus {url}", scalar(_API), scalar(_API_ERRORS))
+
+
+def api_traffic_from_folder(folder: Path) -> ApiTraffic:
+    """Requests and 5xx answers since the local API (``make api``) started, from its workers'
+    metrics files (what its /metrics sums)."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(folder))
+    requests = errors = 0.0
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name != "p3_api_requests_total" or sample.labels["route"] == "/metrics":
+                continue
+            requests += sample.value
+            if sample.labels["status"].startswith("5"):
+                errors += sample.value
+    return ApiTraffic(f"the local API's metrics since it started ({folder})", requests, errors)
+
+
+def api_traffic(settings: Settings, prometheus_url: str | None) -> ApiTraffic | str:
+    """The API's traffic from Prometheus when configured, else the local API's metrics folder;
+    a one-line reason when neither can be read."""
+    if prometheus_url:
+        try:
+            return api_traffic_from_prometheus(prometheus_url)
+        except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
+            return f"Prometheus at {prometheus_url} ({PROMETHEUS_URL_ENV}) did not answer: {exc}"
+    folder = settings.home / "api" / "prometheus"
+    if any(folder.glob("*.db")):
+        return api_traffic_from_folder(folder)
+    return (
+        f"no API metrics: set {PROMETHEUS_URL_ENV} to the Prometheus that scrapes the API, "
+        f"or run the API locally (`make api` writes {folder})"
+    )
+
+
+def api_metadata(traffic: ApiTraffic | str) -> dict[str, str | int | float]:
+    """The report's API section: requests, 5xx error rate and where they came from."""
+    if isinstance(traffic, str):
+        return {"api_metrics_source": traffic}
+    out: dict[str, str | int | float] = {
+        "api_metrics_source": traffic.source,
+        "api_requests": int(round(traffic.requests)),
+        "api_5xx": int(round(traffic.errors)),
+    }
+    rate = traffic.error_rate
+    if rate is not None and math.isfinite(rate):
+        out["api_error_rate"] = round(rate, 4)
+    return out
+
+
+def build_report_asset(
+    settings: Settings, prometheus_url: str | None = None
+) -> dg.AssetsDefinition:
+    """``monitoring/performance_report``, materialised every Monday at 07:00 UTC (or on demand).
+
+    ``prometheus_url`` (default: ``P3_PROMETHEUS_URL``; docker-compose.yml and `make stack` set it
+    for the code server) is where the API's error rate is read.
+    """
+    if prometheus_url is None:
+        # Read when the definitions are built, never at import (the setting is the stack's).
+        prometheus_url = os.environ.get(PROMETHEUS_URL_ENV) or None
 
     @dg.asset(
         key=REPORT_KEY,
@@ -145,12 +250,14 @@ def build_report_asset(settings: Settings) -> dg.AssetsDefinition:
         description=(
             "Weekly performance report over the last 7 days: per-job run count, failure rate and "
             "median/p95/max duration, the slowest steps, the query cache's hit rate and p95 "
-            "latency, with a plot of every run's duration. Reads the Dagster instance and the cache."
+            "latency, the API's requests and 5xx error rate, with a plot of every run's duration. "
+            "Reads the Dagster instance, the cache and the API's metrics (Prometheus when "
+            "P3_PROMETHEUS_URL is set)."
         ),
     )
     def performance_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Weekly performance report: run durations and failures, slowest steps, cache hit rate
-        and latency, over the last 7 days."""
+        and latency, API error rate, over the last 7 days."""
         since = datetime.now(UTC) - WINDOW
         rows = [
             row for row in finished_runs(context.instance, since) if row.run_id != context.run_id
@@ -174,6 +281,7 @@ def build_report_asset(settings: Settings) -> dg.AssetsDefinition:
                 "query_p95_ms_hit": cache["hit_p95_ms"],
                 "query_p95_ms_miss": cache["miss_p95_ms"],
                 "cache_memory_bytes": int(cache["memory_bytes"]),
+                **api_metadata(api_traffic(settings, prometheus_url)),
                 "run_durations_plot": dg.MetadataValue.md(
                     markdown_image(durations_figure(rows), "run durations")
                 ),
