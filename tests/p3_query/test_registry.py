@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +27,14 @@ MULTI_SOURCE = sorted(
     for entity, formulas in metric.formulas.items()
     if len(formulas) > 1
 )
+
+
+def test_the_query_spec_document_lists_every_metric_of_the_registry() -> None:
+    document = Path(__file__).resolve().parents[2] / "docs" / "query-spec.md"
+    metrics_section = document.read_text().split("\n## Metrics\n")[1].split("\n## ")[0]
+    listed = set(re.findall(r"^\| `([a-z0-9_]+)` \|", metrics_section, flags=re.MULTILINE))
+    assert set(METRICS) - listed == set(), "metrics missing from docs/query-spec.md"
+    assert listed - set(METRICS) == set(), "docs/query-spec.md lists metrics the registry lacks"
 
 
 def test_every_metric_is_described_and_derived_metrics_rest_on_base_metrics() -> None:
