@@ -179,7 +179,7 @@ def test_the_report_reads_the_weeks_5xx_rate_from_prometheus(
             while scraped('sum(p3_api_requests_total{status="503"})') < 11:
                 assert time.monotonic() < deadline, "Prometheus never scraped the new traffic"
                 time.sleep(0.5)
-            time.sleep(3)  # a few more samples of the final counts
+            time.sleep(5)  # a few more samples of the final counts
             result = api_traffic_from_prometheus(prometheus)
             unreachable = api_traffic(Settings(home=tmp_path), "http://127.0.0.1:1")
     assert result.source == f"prometheus {prometheus}"
