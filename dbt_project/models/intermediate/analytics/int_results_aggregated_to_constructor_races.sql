@@ -22,8 +22,8 @@ cars as (
         min(finish_position) as finish_position,
         min(grid) filter (where grid > 0) as grid,
         bool_or(is_pole) as is_pole,
-        sum(points) as points,
-        sum(modern_points) as modern_points,
+        {{ exact_sum('points') }} as points,
+        {{ exact_sum('modern_points') }} as modern_points,
     from results
     group by race_id, constructor_id, position_order
 ),
@@ -49,8 +49,8 @@ constructor_races as (
         count(*) filter (where finish_position = 1) = 1
         and count(*) filter (where finish_position = 2) = 1 as is_one_two,
         bool_or(is_pole) as has_pole,
-        sum(points) as race_points,
-        sum(modern_points) as modern_points,
+        {{ exact_sum('points') }} as race_points,
+        {{ exact_sum('modern_points') }} as modern_points,
     from cars
     group by race_id, constructor_id
 )

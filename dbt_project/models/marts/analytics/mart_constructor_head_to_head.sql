@@ -48,8 +48,8 @@ season_pairs as (
         count(*) as races_both_started,
         count(*) filter (where is_a_ahead) as a_ahead_of_b,
         count(*) filter (where is_b_ahead) as b_ahead_of_a,
-        sum(race_points_a) as race_points_a,
-        sum(race_points_b) as race_points_b,
+        {{ exact_sum('race_points_a') }} as race_points_a,
+        {{ exact_sum('race_points_b') }} as race_points_b,
     from race_pairs
     group by season, constructor_a_id, constructor_b_id
 ),

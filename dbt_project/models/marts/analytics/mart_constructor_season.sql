@@ -49,8 +49,8 @@ race_stats as (
         sum(car_dnfs) as dnfs,
         sum(car_mechanical_dnfs) as mechanical_dnfs,
         min(best_finish_position) as best_finish_position,
-        sum(race_points) as race_points,
-        sum(modern_points) as modern_points,
+        {{ exact_sum('race_points') }} as race_points,
+        {{ exact_sum('modern_points') }} as modern_points,
     from constructor_races
     group by season, constructor_id
 ),
@@ -91,7 +91,7 @@ sprint_stats as (
     select
         season,
         constructor_id,
-        sum(points) as sprint_points,
+        {{ exact_sum('points') }} as sprint_points,
     from sprint_results
     group by season, constructor_id
 ),
@@ -179,10 +179,10 @@ final as (
         points_exceptions.reason is not null as has_points_exception,
         joined.mechanical_dnfs / nullif(joined.car_starts, 0) as mechanical_dnf_rate,
         joined.points / nullif(
-            sum(joined.points) over (partition by joined.season), 0
+            {{ exact_sum('joined.points', over='partition by joined.season') }}, 0
         ) as points_share,
         joined.modern_points / nullif(
-            sum(joined.modern_points) over (partition by joined.season), 0
+            {{ exact_sum('joined.modern_points', over='partition by joined.season') }}, 0
         ) as modern_points_share,
         rank() over (
             partition by joined.season order by joined.modern_points desc

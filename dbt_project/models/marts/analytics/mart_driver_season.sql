@@ -49,8 +49,8 @@ race_stats as (
         avg(grid) filter (where grid > 0) as avg_grid,
         avg(finish_position) as avg_finish_position,
         min(finish_position) as best_finish_position,
-        sum(points) as race_points,
-        sum(modern_points) as modern_points,
+        {{ exact_sum('points') }} as race_points,
+        {{ exact_sum('modern_points') }} as modern_points,
     from results
     group by season, driver_id
 ),
@@ -84,7 +84,7 @@ sprint_stats as (
         season,
         driver_id,
         count(distinct race_id) as sprints,
-        sum(points) as sprint_points,
+        {{ exact_sum('points') }} as sprint_points,
     from sprint_results
     group by season, driver_id
 ),

@@ -24,7 +24,7 @@ race_entries as (
         min(position_order) filter (where is_started) as best_position_order,
         min(finish_position) as finish_position,
         min(grid) filter (where grid > 0) as grid,
-        sum(points) as points,
+        {{ exact_sum('points') }} as points,
     from results
     group by race_id, constructor_id, driver_id
 ),
@@ -114,8 +114,8 @@ season_pairs as (
         count(*) filter (where position_order_a != position_order_b) as race_order_duels,
         count(*) filter (where position_order_a < position_order_b) as race_order_wins_a,
         count(*) filter (where position_order_b < position_order_a) as race_order_wins_b,
-        sum(points_a) as points_a,
-        sum(points_b) as points_b,
+        {{ exact_sum('points_a') }} as points_a,
+        {{ exact_sum('points_b') }} as points_b,
     from race_pairs
     group by season, constructor_id, driver_a_id, driver_b_id
 ),
