@@ -3,7 +3,8 @@
 # No `from __future__ import annotations`: Dagster reads context and resource type hints at runtime.
 
 import functools
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,22 @@ from dagster_dbt import DbtCliInvocation, DbtProject, dbt_assets
 
 from ...lib.catalog import beta_code_references
 from ...lib.dbt import (
+    BuildPlan,
+    BuildState,
     DbtConfig,
     P3DbtCliResource,
     P3DbtTranslator,
     dbt_build_args,
     failure_summary,
+    manifest_key,
+    plan_build,
+    read_state,
     relation_metadata,
+    source_fingerprints,
     strip_ansi,
+    write_state,
 )
+from ...lib.dbt.changes import source_relations
 
 
 @functools.cache
@@ -49,24 +58,73 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         ) -> Iterator[Any]:
             """Build the dbt models and run their tests (staging and intermediate views, mart tables).
 
-            Each materialisation carries the relation's column schema (with types) and row count,
-            read from the warehouse once dbt has finished (so materialisations follow dbt's exit
-            while test results stream as they come); a failure names the failed dbt nodes.
+            Only what changed is redone: models downstream of the raw tables whose contents
+            changed since the last complete build, and the tests that read them (everything when
+            the dbt project changed, or with ``only_changed`` off). A model that is not rebuilt
+            is reported with ``p3/rebuilt: false``: its inputs and SQL are those of the last build.
+            Each rebuilt materialisation carries the relation's column schema (with types) and
+            row count, read from the warehouse once dbt has finished (so materialisations follow
+            dbt's exit while test results stream as they come); a failure names the failed dbt
+            nodes.
             """
-            invocation = dbt.cli(dbt_build_args(config), context=context, raise_on_error=False)
-            outputs = []
-            for event in invocation.stream():
-                if isinstance(event, dg.Output):
-                    outputs.append(event)
-                else:
-                    # Test results and observations are recorded while dbt is still running,
-                    # so their event writes overlap dbt's work instead of following it.
-                    yield event
             warehouse = Path(dbt.environment.get("P3_DUCKDB_PATH", ""))
-            yield from with_relation_metadata(outputs, context, warehouse)
-            raise_if_failed(invocation)
+            manifest = _load_manifest(str(project.manifest_path))
+            current = BuildState(
+                project_key=manifest_key(
+                    Path(project.project_dir), str(project.target), dbt.environment
+                ),
+                sources=source_fingerprints(warehouse, source_relations(manifest).values()),
+            )
+            plan = plan_build(
+                manifest, read_state(warehouse), current, only_changed=config.only_changed
+            )
+            context.log.info(f"dbt build: {plan.reason}")
+            yield from unchanged_outputs(context, manifest, plan)
+            if not plan.nothing_to_do:
+                invocation = dbt.cli(
+                    dbt_build_args(config, plan.exclude), context=context, raise_on_error=False
+                )
+                outputs = []
+                for event in invocation.stream():
+                    if isinstance(event, dg.Output):
+                        outputs.append(event)
+                    else:
+                        # Test results and observations are recorded while dbt is still running,
+                        # so their event writes overlap dbt's work instead of following it.
+                        yield event
+                yield from with_relation_metadata(outputs, context, warehouse)
+                raise_if_failed(invocation)
+            if set(context.selected_asset_keys) == set(context.assets_def.keys):
+                # Only a build of every model leaves the whole warehouse consistent with `current`.
+                write_state(warehouse, current)
 
     return dbt_models
+
+
+@functools.cache
+def _load_manifest(path: str) -> Mapping[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def unchanged_outputs(
+    context: dg.AssetExecutionContext, manifest: Mapping[str, Any], plan: BuildPlan
+) -> Iterator[dg.Output]:
+    """An output for each selected model the plan leaves as it is, so that the assets downstream
+    (the snapshot) run as they would after a rebuild."""
+    translator = P3DbtTranslator()
+    nodes = manifest.get("nodes") or {}
+    selected = set(context.selected_asset_keys)
+    for unique_id in plan.unchanged_nodes:
+        key = translator.get_asset_key(nodes[unique_id])
+        if key in selected:
+            yield dg.Output(
+                None,
+                output_name=context.assets_def.get_output_name_for_asset_key(key),
+                metadata={
+                    "p3/rebuilt": False,
+                    "p3/reason": plan.reason,
+                },
+            )
 
 
 def with_relation_metadata(

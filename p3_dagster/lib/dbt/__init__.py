@@ -2,6 +2,7 @@
 environment, the translator, and running ``dbt build``. Definitions, ``p3 materialize`` and the
 tests import it from here."""
 
+from .changes import BuildPlan, BuildState, plan_build, read_state, source_fingerprints, write_state
 from .invocation import (
     DbtConfig,
     build_marts_without_tests,
@@ -25,6 +26,8 @@ from .translator import P3DbtTranslator
 
 __all__ = [
     "DBT_PROJECT_DIR",
+    "BuildPlan",
+    "BuildState",
     "DbtConfig",
     "P3DbtCliResource",
     "P3DbtTranslator",
@@ -38,8 +41,12 @@ __all__ = [
     "failure_summary",
     "manifest_key",
     "parse_manifest",
+    "plan_build",
     "prepare_manifest",
     "prune_run_folders",
+    "read_state",
     "relation_metadata",
+    "source_fingerprints",
     "strip_ansi",
+    "write_state",
 ]

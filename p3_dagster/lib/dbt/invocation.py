@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,21 @@ class DbtConfig(dg.Config):
     """Run configuration of the dbt models asset (set it in the launchpad)."""
 
     fail_fast: bool = Field(default=False, description="Stop at the first failing model or test.")
+    only_changed: bool = Field(
+        default=True,
+        description="Rebuild and test only what is downstream of the raw tables that changed since "
+        "the last complete build (everything when the dbt project changed); off: everything.",
+    )
 
 
-def dbt_build_args(config: DbtConfig) -> list[str]:
-    """``dbt build`` arguments: models and their tests together, so a failing test stops downstream models."""
+def dbt_build_args(config: DbtConfig, exclude: Sequence[str] = ()) -> list[str]:
+    """``dbt build`` arguments: models and their tests together, so a failing test stops
+    downstream models; ``exclude`` names the nodes a build that only redoes changes leaves out."""
     args = ["build"]
     if config.fail_fast:
         args.append("--fail-fast")
+    if exclude:
+        args += ["--exclude", " ".join(exclude)]
     return args
 
 

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from p3_common.settings import Settings
 
-from .project import dbt_environment, dbt_executable, dbt_project
+from .project import PARTIAL_PARSE_FILE, dbt_environment, dbt_executable, dbt_project
 
 
 def build_dbt_resource(settings: Settings) -> P3DbtCliResource:
@@ -29,6 +29,7 @@ def build_dbt_resource(settings: Settings) -> P3DbtCliResource:
         dbt_executable=dbt_executable(),
         environment=dbt_environment(settings),
         runs_dir=str(settings.home / "dbt" / "runs"),
+        manifest_dir=str(Path(dbt_project(settings.env).manifest_path).parent),
     )
 
 
@@ -48,6 +49,11 @@ class P3DbtCliResource(DbtCliResource):
         description="Where each invocation's target folder (run results, logs) goes; "
         "default: dagster-dbt's, inside the dbt project.",
     )
+    manifest_dir: str | None = Field(
+        default=None,
+        description="The folder of the manifest the definitions load (its partial-parse state "
+        "seeds a run folder when no earlier run left one).",
+    )
     keep_runs: int = Field(
         default=30, ge=1, description="How many run folders to keep in runs_dir (oldest go first)."
     )
@@ -63,9 +69,47 @@ class P3DbtCliResource(DbtCliResource):
         if self.runs_dir and kwargs.get("target_path") is None:
             # Artifacts of every run belong with P3's other files under P3_HOME, not in the repo.
             prune_run_folders(Path(self.runs_dir), keep=self.keep_runs - 1)
-            kwargs["target_path"] = Path(self.runs_dir) / f"{_utc_stamp()}-{uuid.uuid4().hex[:8]}"
+            target_path = Path(self.runs_dir) / f"{_utc_stamp()}-{uuid.uuid4().hex[:8]}"
+            seed_partial_parse(
+                target_path,
+                Path(self.runs_dir),
+                Path(self.manifest_dir) if self.manifest_dir else None,
+            )
+            kwargs["target_path"] = target_path
         with _environ(self.environment):
             return super().cli(args, **kwargs)
+
+
+def seed_partial_parse(target_path: Path, runs_dir: Path, manifest_dir: Path | None) -> Path | None:
+    """Put dbt's partial-parse state into a new run folder; returns the file copied, if any.
+
+    Each run gets a fresh target folder, where dbt finds no ``partial_parse.msgpack`` and parses
+    the whole project (8-15 s here). dbt writes one into every run folder right after parsing and
+    keeps it only if the project files, the profile (the warehouse path included) and the target
+    are unchanged, so the newest run folder's is the best candidate (same home, same warehouse);
+    the project's own (written by ``prepare_manifest``) is the fallback. dbt validates whichever
+    it gets and falls back to a full parse, so a stale file only costs the parse it would have.
+    """
+    previous = sorted(
+        (
+            p
+            for p in runs_dir.glob(f"*/{PARTIAL_PARSE_FILE}")
+            if _RUN_FOLDER.fullmatch(p.parent.name)
+        ),
+        key=lambda p: p.parent.name,
+        reverse=True,
+    )
+    fallback = [manifest_dir / PARTIAL_PARSE_FILE] if manifest_dir else []
+    for candidate in [*previous, *fallback]:
+        if candidate.parent == target_path or not candidate.is_file():
+            continue
+        target_path.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(candidate, target_path / PARTIAL_PARSE_FILE)
+        except OSError:  # pruned by another process meanwhile: try the next one
+            continue
+        return candidate
+    return None
 
 
 def prune_run_folders(runs_dir: Path, *, keep: int) -> list[Path]:
