@@ -131,7 +131,7 @@ def test_killing_the_code_server_or_the_daemon_mid_run(
         # launcher gives run monitoring no worker health check), not by the runtime cap.
         failures = instance.all_logs(doomed, of_type=dg.DagsterEventType.RUN_FAILURE)
         assert any("is gone: it was killed mid-run" in (e.message or "") for e in failures)
-        # The failed run released the duckdb_write slot: the next run's steps are not blocked.
+        # The failed run's duckdb_write slot is released: the next run's steps are not blocked.
         after = submit("ingest_ergast_job", seasons[-1], seasons[-1])
         assert finished(after) == dg.DagsterRunStatus.SUCCESS
         assert build_id() == published
