@@ -78,9 +78,10 @@ def explicit_settings(home: Path, **overrides: object) -> Settings:
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo_graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltGraph]:
-    """The whole graph on the synthetic demo championship (2020-2024)."""
+    """The whole graph on the synthetic demo championship (2020-2024), built once per session:
+    tests that change it work on a copy of its warehouse."""
     yield build_graph(explicit_settings(tmp_path_factory.mktemp("demo_graph")))
 
 
