@@ -487,8 +487,8 @@ def native_plan(env: dict[str, str], home: Path) -> tuple[list[Process], dict[st
         replicas = spec.get("replicas", 1)
         for replica in range(1, replicas + 1):
             pname = f"{name}-{replica}" if replicas > 1 else name
-            port = ports.get((name, replica))
-            ctx = service_context(context, name, "127.0.0.1", port)
+            own_port = ports.get((name, replica))
+            ctx = service_context(context, name, "127.0.0.1", own_port)
             ctx["LOCAL"] = str(home / "stack" / pname)
             processes.append(
                 Process(
@@ -496,7 +496,7 @@ def native_plan(env: dict[str, str], home: Path) -> tuple[list[Process], dict[st
                     service=name,
                     argv=render(spec["command"], ctx),
                     env=render(spec.get("environment", {}), ctx),
-                    port=port,
+                    port=own_port,
                     health=render(spec["health"], ctx),
                     depends_on=list(spec.get("depends_on", [])),
                 )
