@@ -213,6 +213,8 @@ def report(variants: list[Variant], bare: list[float], rounds: int) -> str:
         ("  peak RSS", "cold", lambda r: r.peak_rss_mib, "MiB"),
         (f"new race ({NEW_RACE_SEASON} reloaded, warm home)", "new race", lambda r: r.wall, "s"),
         ("  start-up to first step", "new race", lambda r: r.first_step, "s"),
+        ("  CPU seconds", "new race", lambda r: r.cpu, "s"),
+        ("  peak RSS", "new race", lambda r: r.peak_rss_mib, "MiB"),
     ]
     for label, case, pick, unit in rows:
         cells = []
@@ -267,7 +269,8 @@ def main() -> None:
                     variant.runs[case].append(run)
                     print(
                         f"round {round_} {variant.name} {case}: {run.wall:.1f} s, first step "
-                        f"{run.first_step or float('nan'):.1f} s, {run.peak_rss_mib:.0f} MiB"
+                        f"{run.first_step or float('nan'):.1f} s, CPU {run.cpu:.1f} s, "
+                        f"{run.peak_rss_mib:.0f} MiB"
                         + ("" if run.ok else f", FAILED:\n{run.tail}"),
                         flush=True,
                     )
