@@ -56,9 +56,10 @@ stack: install  ## Start the production services natively (needs P3_DATABASE_URL
 stack-down:  ## Stop exactly the processes `make stack` started (pid files under $P3_HOME/stack)
 	$(BIN)/python deploy/stack.py down
 
-compose: install  ## Regenerate docker-compose.yml and deploy/prometheus/prometheus.yml from deploy/services.yaml
+compose: install  ## Regenerate docker-compose.yml, Prometheus' scrape config and Grafana's alert rules from deploy/
 	$(BIN)/python deploy/stack.py compose > docker-compose.yml
 	$(BIN)/python deploy/stack.py prometheus-config > deploy/prometheus/prometheus.yml
+	$(BIN)/python deploy/stack.py grafana-alerts > deploy/grafana/provisioning/alerting/p3.yml
 
 test: install  ## Run the whole test suite
 	$(BIN)/pytest

@@ -130,6 +130,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "P3_MLFLOW_TRACKING_URI"),
         description="MLflow tracking URI; unset = a SQLite store under P3_HOME/mlflow.",
     )
+    prometheus_url: str | None = Field(
+        default=None,
+        description=(
+            "Prometheus that scrapes the API (the weekly performance report reads the API's "
+            "error rate there); unset = the local API's own metrics files."
+        ),
+    )
 
     @field_validator("ergast_dir", mode="before")
     @classmethod

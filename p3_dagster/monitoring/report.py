@@ -6,7 +6,6 @@ plots, in the Dagster UI."""
 
 import json
 import math
-import os
 import statistics
 import urllib.error
 import urllib.parse
@@ -14,15 +13,20 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
-from matplotlib.figure import Figure
 
-from ml.plots import markdown_image, new_figure
 from p3_common.settings import Settings
 
 from .sensors import run_duration, step_durations
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+# pandas and matplotlib (via ml.plots) are imported where the report is built, not when the code
+# location loads: they cost seconds of every `p3 materialize` start-up.
 
 REPORT_KEY = dg.AssetKey(["monitoring", "performance_report"])
 WINDOW = timedelta(days=7)
@@ -66,8 +70,10 @@ def finished_runs(instance: dg.DagsterInstance, since: datetime) -> list[RunRow]
     return sorted(rows, key=lambda row: row.ended_at)
 
 
-def run_summary(rows: list[RunRow]) -> pd.DataFrame:
+def run_summary(rows: list[RunRow]) -> "pd.DataFrame":
     """Per job: runs, failure rate, median/p95/max duration of the successful ones."""
+    import pandas as pd
+
     out = []
     for job in sorted({row.job for row in rows}):
         runs = [row for row in rows if row.job == job]
@@ -85,8 +91,12 @@ def run_summary(rows: list[RunRow]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["job", "runs", "failure_rate", "median_s", "p95_s", "max_s"])
 
 
-def slowest_steps(instance: dg.DagsterInstance, rows: list[RunRow], top: int = 10) -> pd.DataFrame:
+def slowest_steps(
+    instance: dg.DagsterInstance, rows: list[RunRow], top: int = 10
+) -> "pd.DataFrame":
     """The steps with the largest median duration over the window's successful runs."""
+    import pandas as pd
+
     durations: dict[str, list[float]] = {}
     for row in rows:
         if row.status == "SUCCESS":
@@ -107,8 +117,10 @@ def slowest_steps(instance: dg.DagsterInstance, rows: list[RunRow], top: int = 1
     return table.sort_values("median_s", ascending=False).head(top).reset_index(drop=True)
 
 
-def durations_figure(rows: list[RunRow]) -> Figure:
+def durations_figure(rows: list[RunRow]) -> "Figure":
     """Run durations over the window, one series per job; failures marked with crosses."""
+    from ml.plots import new_figure
+
     figure = new_figure(8, 4)
     axes = figure.add_subplot()
     for job in sorted({row.job for row in rows}):
@@ -141,7 +153,7 @@ def cache_section(settings: Settings) -> dict[str, float]:
     }
 
 
-# Where the API's request counters are read: Prometheus (docker-compose, `make stack`) when set.
+# The setting naming the Prometheus the API's request counters are read from (compose, `make stack`).
 PROMETHEUS_URL_ENV = "P3_PROMETHEUS_URL"
 # /metrics is Prometheus's own scrape, not a client's request (the alert rules leave it out too).
 _API = 'p3_api_requests_total{route!="/metrics"}'
@@ -238,8 +250,7 @@ def build_report_asset(
     for the code server) is where the API's error rate is read.
     """
     if prometheus_url is None:
-        # Read when the definitions are built, never at import (the setting is the stack's).
-        prometheus_url = os.environ.get(PROMETHEUS_URL_ENV) or None
+        prometheus_url = settings.prometheus_url
 
     @dg.asset(
         key=REPORT_KEY,
@@ -258,6 +269,8 @@ def build_report_asset(
     def performance_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Weekly performance report: run durations and failures, slowest steps, cache hit rate
         and latency, API error rate, over the last 7 days."""
+        from ml.plots import markdown_image
+
         since = datetime.now(UTC) - WINDOW
         rows = [
             row for row in finished_runs(context.instance, since) if row.run_id != context.run_id

@@ -83,11 +83,6 @@ def test_loading_the_analyses_and_reports_imports_no_chart_pdf_or_dataframe_libr
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("dbt_manifest")
-@pytest.mark.xfail(
-    strict=True,
-    reason="p3_dagster/monitoring/report.py imports matplotlib (and ml.plots) at module top; "
-    "outside the analyses/reports area. Remove this marker once it imports them lazily.",
-)
 def test_loading_the_whole_code_location_imports_no_matplotlib() -> None:
     found = _probe(_WHOLE_LOCATION)
     assert "matplotlib" not in found["imported"], found["first"]
