@@ -203,7 +203,8 @@ class InRacePyfunc(PythonModel):
     def __init__(self, model: InRaceModel) -> None:
         self.model = model
 
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+    # A DataFrame hint: no schema derived from it (the logged signature is), and no warning.
+    def predict(self, context, model_input: pd.DataFrame, params=None):  # noqa: ANN001, ANN201
         """``race_id``, ``lap``, ``driver_id``, ``win_prob``, ``podium_prob`` per input row."""
         return self.model.predict(pd.DataFrame(model_input))
 

@@ -22,9 +22,9 @@ class RaceOutcomePyfunc(PythonModel):
     def __init__(self, model: RaceOutcomeModel) -> None:
         self.model = model
 
-    # No type hints on model_input: MLflow 3 would otherwise derive (and enforce) a schema from
-    # them instead of the signature logged with the model.
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+    # model_input: pd.DataFrame is a hint MLflow 3 derives no schema from (and does not warn
+    # about): the signature logged with the model is what it validates against.
+    def predict(self, context, model_input: pd.DataFrame, params=None):  # noqa: ANN001, ANN201
         """PREDICTION_COLUMNS for rows with ``race_id``, ``driver_id`` and every feature."""
         return self.model.predict(pd.DataFrame(model_input))
 

@@ -7,7 +7,6 @@ so ``p3 query`` and ``p3 cache`` start in well under a second.
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Annotated
 
 import typer
@@ -70,17 +69,7 @@ def materialize(
     from p3_reports.analyses import AnalysisConfigError
 
     try:
-        # MLflow warns, when a pyfunc class without type hints is defined (ml.in_race), about
-        # schema inference we do not use: two stray lines above every run, or above a one-line
-        # error. A filter cannot stop it (importing mlflow puts its own in front), so the
-        # import's warnings are recorded and all others shown as they would have been.
-        with warnings.catch_warnings(record=True) as caught:
-            from .materialize import run_materialize
-        for warning in caught:
-            if "Add type hints to the `predict` method" not in str(warning.message):
-                warnings.showwarning(
-                    warning.message, warning.category, warning.filename, warning.lineno
-                )
+        from .materialize import run_materialize
 
         ok = run_materialize(settings, select)
     except KeyboardInterrupt:  # before the run starts; once it runs, materialize handles signals
