@@ -252,6 +252,9 @@ def scrape_exporter(snapshot: Path, tmp_path: Path) -> str:
     env = os.environ | {
         "DAGSTER_HOME": str(dagster_home),
         "P3_SERVING_DUCKDB_PATH": str(snapshot),
+        # The check keys come from the definitions, which load the dbt manifest of P3_ENV: the
+        # test target's is the one the session prepared (a fresh checkout has no other).
+        "P3_ENV": "test",
     }
     p3 = str(Path(sys.executable).parent / "p3")
     url = f"http://127.0.0.1:{port}/metrics"
@@ -259,4 +262,5 @@ def scrape_exporter(snapshot: Path, tmp_path: Path) -> str:
     with serving(argv, env, url, tmp_path / "exporter.log"):
         text = httpx.get(url, timeout=60).text
     assert 'p3_exporter_source_up{source="snapshot"} 1.0' in text
+    assert 'p3_exporter_source_up{source="dagster_assets"} 1.0' in text, text
     return text
