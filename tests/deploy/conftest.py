@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.processes import free_port
 from tests.fixtures.postgres import throwaway_database
+from tests.fixtures.servers import free_port
 
 
 @pytest.fixture

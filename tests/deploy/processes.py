@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,12 +15,6 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 180  # imports of Dagster, FastAPI and DuckDB on a busy 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -18,8 +18,9 @@ import yaml
 from deploy import stack
 from p3_api.auth.credentials import Role
 from p3_api.auth.store import SqliteStore
-from tests.deploy.processes import REPO, free_port, serving
+from tests.deploy.processes import REPO, serving
 from tests.deploy.promql import metric_names, selector_labels
+from tests.fixtures.servers import free_port
 from tests.fixtures.snapshots import PublishedSnapshot
 
 DASHBOARDS = sorted((REPO / "deploy/grafana/dashboards").glob("*.json"))

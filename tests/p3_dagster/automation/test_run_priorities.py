@@ -36,9 +36,9 @@ from p3_dagster.defs.run_queue import (
     WORKLOAD_TAG,
 )
 from p3_live.streams import connect, finished_key
-from tests.deploy.processes import free_port
 from tests.fixtures.dumps import write_demo_dump
 from tests.fixtures.postgres import throwaway_database
+from tests.fixtures.servers import free_port
 
 from .queue_location import hold_job
 from .test_new_race_sensor import sensor_for

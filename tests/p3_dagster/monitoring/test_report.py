@@ -26,7 +26,8 @@ from p3_dagster.monitoring.report import (
     api_traffic_from_prometheus,
     build_report_asset,
 )
-from tests.deploy.processes import free_port, serving
+from tests.deploy.processes import serving
+from tests.fixtures.servers import free_port
 from tests.fixtures.snapshots import PublishedSnapshot
 
 
