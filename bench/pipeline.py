@@ -67,18 +67,23 @@ class Variant:
     runs: dict[str, list[Run]] = field(default_factory=lambda: {"cold": [], "new race": []})
 
 
-def materialize(variant: Variant, home: Path, ergast_dir: Path, seasons: str | None) -> Run:
-    """``p3 materialize --select SELECTION`` in a fresh process running ``variant``'s code."""
+def variant_env(variant: Variant, home: Path, ergast_dir: Path) -> dict[str, str]:
+    """The environment of a process running ``variant``'s code on the dump in ``home``: none of
+    this shell's P3, Dagster or MLflow settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("P3_", "DAGSTER_", "MLFLOW_"))}
-    env |= {
+    return env | {
         "P3_HOME": str(home),
         "P3_SOURCE": "dump",
         "P3_ERGAST_DIR": str(ergast_dir),
         # The variant's packages before the venv's editable install of the working tree.
         "PYTHONPATH": str(variant.root),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "COLUMNS": "200",
     }
+
+
+def materialize(variant: Variant, home: Path, ergast_dir: Path, seasons: str | None) -> Run:
+    """``p3 materialize --select SELECTION`` in a fresh process running ``variant``'s code."""
+    env = variant_env(variant, home, ergast_dir) | {"COLUMNS": "200"}
     if seasons:
         env["P3_SEASONS"] = seasons
     command = [sys.executable, "-c", "from p3_dagster.cli import app; app()"]
@@ -113,14 +118,7 @@ def materialize(variant: Variant, home: Path, ergast_dir: Path, seasons: str | N
 def prepare_manifest(variant: Variant, home: Path, ergast_dir: Path) -> None:
     """Parse ``variant``'s dbt manifest once before the rounds, as the Docker image ships it
     prepared (a variant without ``prepare_manifest`` parses on every start, as it did)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("P3_", "DAGSTER_", "MLFLOW_"))}
-    env |= {
-        "P3_HOME": str(home),
-        "P3_SOURCE": "dump",
-        "P3_ERGAST_DIR": str(ergast_dir),
-        "PYTHONPATH": str(variant.root),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
+    env = variant_env(variant, home, ergast_dir)
     script = (
         "from p3_common.settings import get_settings\n"
         "try:\n"
