@@ -110,6 +110,19 @@ class Settings(BaseSettings):
         ge=5,
         description="How often the automation-condition sensor evaluates the graph (seconds).",
     )
+    orphan_grace_seconds: float = Field(
+        default=120.0,
+        ge=5,
+        description=(
+            "How long a run launched by the code server may have been started before "
+            "orphaned_run_sensor judges whether its worker process is gone (seconds)."
+        ),
+    )
+    orphan_sensor_interval_seconds: int = Field(
+        default=60,
+        ge=5,
+        description="How often orphaned_run_sensor looks for runs whose worker is gone (seconds).",
+    )
     alert_webhook: AnyHttpUrl | None = Field(
         default=None, description="URL that receives a JSON POST when a run fails."
     )

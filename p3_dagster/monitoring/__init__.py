@@ -7,7 +7,7 @@ import dagster as dg
 
 from p3_common.settings import Settings
 
-from .orphans import orphaned_run_sensor
+from .orphans import build_orphaned_run_sensor
 from .report import build_report_asset
 from .sensors import build_run_duration_anomaly_sensor
 
@@ -24,6 +24,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 str(settings.alert_webhook) if settings.alert_webhook else None,
                 str(settings.dagster_ui_url) if settings.dagster_ui_url else None,
             ),
-            orphaned_run_sensor,
+            build_orphaned_run_sensor(
+                settings.orphan_grace_seconds, settings.orphan_sensor_interval_seconds
+            ),
         ],
     )

@@ -21,7 +21,8 @@ GRPC_TAG = ".dagster/grpc_info"
 STARTED_MESSAGE = re.compile(r"^Started process for run \(pid: (\d+)\)")
 # A run worker starts at most this long before it reports its pid.
 SPAWN_WINDOW_S = 600.0
-# How long a started run may go without a reported worker before it is judged.
+# How long a started run may go without a reported worker before it is judged: the default of
+# P3_ORPHAN_GRACE_SECONDS (the deployment's value comes from settings).
 GRACE_S = 120.0
 
 
@@ -60,8 +61,11 @@ def worker_is_alive(pid: int, reported_at: float) -> bool:
     return started is not None and reported_at - SPAWN_WINDOW_S <= started <= reported_at + 5
 
 
-def orphaned_runs(instance: dg.DagsterInstance, now: float) -> list[tuple[dg.DagsterRun, int]]:
-    """Started runs of this host's code server whose worker process is gone, with its pid."""
+def orphaned_runs(
+    instance: dg.DagsterInstance, now: float, grace_s: float = GRACE_S
+) -> list[tuple[dg.DagsterRun, int]]:
+    """Started runs of this host's code server, started more than ``grace_s`` ago, whose worker
+    process is gone, with its pid."""
     out = []
     for record in instance.get_run_records(
         dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]), limit=100
@@ -69,7 +73,7 @@ def orphaned_runs(instance: dg.DagsterInstance, now: float) -> list[tuple[dg.Dag
         run = record.dagster_run
         if GRPC_TAG not in run.tags:
             continue  # not launched by a code server (e.g. `p3 materialize`, which recovers its own)
-        if now - (record.start_time or record.create_timestamp.timestamp()) < GRACE_S:
+        if now - (record.start_time or record.create_timestamp.timestamp()) < grace_s:
             continue
         worker = worker_of(instance, run.run_id)
         if worker is not None and not worker_is_alive(*worker):
@@ -77,10 +81,12 @@ def orphaned_runs(instance: dg.DagsterInstance, now: float) -> list[tuple[dg.Dag
     return out
 
 
-def fail_orphaned_runs(instance: dg.DagsterInstance, now: float | None = None) -> list[str]:
+def fail_orphaned_runs(
+    instance: dg.DagsterInstance, now: float | None = None, grace_s: float = GRACE_S
+) -> list[str]:
     """Mark every orphaned run failed (run retries may relaunch it); the failed run ids."""
     failed = []
-    for run, pid in orphaned_runs(instance, time.time() if now is None else now):
+    for run, pid in orphaned_runs(instance, time.time() if now is None else now, grace_s):
         instance.report_run_failed(
             run,
             f"The run worker (pid {pid}) is gone: it was killed mid-run. The run is marked "
@@ -90,19 +96,27 @@ def fail_orphaned_runs(instance: dg.DagsterInstance, now: float | None = None) -
     return failed
 
 
-@dg.sensor(
-    name="orphaned_run_sensor",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=60,
-    description=(
-        "Fails started runs whose worker process is gone (killed mid-run), which run "
-        "monitoring cannot detect with the default run launcher; run retries may then "
-        "relaunch them."
-    ),
-)
-def orphaned_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-    """Fails started runs whose worker process is gone (killed mid-run)."""
-    failed = fail_orphaned_runs(context.instance)
-    return dg.SkipReason(
-        f"marked failed: {', '.join(failed)}" if failed else "every started run has its worker"
+def build_orphaned_run_sensor(
+    grace_seconds: float = GRACE_S, interval_seconds: int = 60
+) -> dg.SensorDefinition:
+    """``orphaned_run_sensor``, judging runs started more than ``grace_seconds`` ago, every
+    ``interval_seconds`` (P3_ORPHAN_GRACE_SECONDS, P3_ORPHAN_SENSOR_INTERVAL_SECONDS)."""
+
+    @dg.sensor(
+        name="orphaned_run_sensor",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=interval_seconds,
+        description=(
+            "Fails started runs whose worker process is gone (killed mid-run), which run "
+            "monitoring cannot detect with the default run launcher; run retries may then "
+            "relaunch them."
+        ),
     )
+    def orphaned_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        """Fails started runs whose worker process is gone (killed mid-run)."""
+        failed = fail_orphaned_runs(context.instance, grace_s=grace_seconds)
+        return dg.SkipReason(
+            f"marked failed: {', '.join(failed)}" if failed else "every started run has its worker"
+        )
+
+    return orphaned_run_sensor

@@ -26,8 +26,11 @@ from p3_ingest.sources.source import available_seasons, seasons_to_load
 from tests.fixtures.snapshots import PublishedSnapshot
 
 SERVICES = {"dagster-code", "dagster-webserver", "dagster-daemon", "api"}
-# After the code server restarts: orphaned_run_sensor's grace (120 s after the run started) and
-# interval (60 s), and the sensor daemon's first tick on the reloaded location.
+# orphaned_run_sensor at seconds instead of its defaults (120 s grace after the run started, 60 s
+# interval): the sensor is what fails the killed run, whichever interval it runs at.
+ORPHAN_SECONDS = 5
+# After the code server restarts: the sensor daemon's first tick on the reloaded location, then
+# the sensor's grace and interval.
 FAILED_WITHIN_S = 420
 RUN_TIMEOUT_S = 900  # a run process loads the whole code location on a busy 2-core machine
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -72,6 +75,8 @@ def test_killing_the_code_server_or_the_daemon_mid_run(
         "P3_REDIS_URL": redis_url,
         "P3_STACK_PORTS": "free",
         "P3_API_JWT_SECRET": "s" * 48,
+        "P3_ORPHAN_GRACE_SECONDS": str(ORPHAN_SECONDS),
+        "P3_ORPHAN_SENSOR_INTERVAL_SECONDS": str(ORPHAN_SECONDS),
     }
     native = stack.NativeStack(home, env, instance_config=fault_instance_config(tmp_path))
     try:

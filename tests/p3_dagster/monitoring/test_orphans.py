@@ -8,12 +8,15 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pytest
 from dagster._core.events import EngineEventData
 
-from p3_dagster.monitoring.orphans import GRPC_TAG, fail_orphaned_runs, orphaned_run_sensor
+from p3_common.settings import Settings
+from p3_dagster.monitoring import build_defs
+from p3_dagster.monitoring.orphans import GRPC_TAG, build_orphaned_run_sensor, fail_orphaned_runs
 
 
 @pytest.fixture
@@ -49,7 +52,13 @@ def started_run(
             run,
             EngineEventData.in_process(worker_pid),
         )
-    return instance.get_run_by_id(run.run_id)
+    return run_of(instance, run.run_id)
+
+
+def run_of(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun:
+    found = instance.get_run_by_id(run_id)
+    assert found is not None
+    return found
 
 
 def spawn() -> subprocess.Popen:
@@ -70,7 +79,7 @@ def test_a_run_whose_worker_was_killed_is_marked_failed_and_says_why(
     assert fail_orphaned_runs(instance, now=LATER) == [run.run_id]
 
     failed = instance.get_run_by_id(run.run_id)
-    assert failed.status == dg.DagsterRunStatus.FAILURE
+    assert failed is not None and failed.status == dg.DagsterRunStatus.FAILURE
     messages = [
         e.dagster_event.message or "" for e in instance.all_logs(run.run_id) if e.dagster_event
     ]
@@ -82,7 +91,7 @@ def test_a_run_with_a_live_worker_is_left_running(instance: dg.DagsterInstance) 
     try:
         run = started_run(instance, worker.pid)
         assert fail_orphaned_runs(instance, now=LATER) == []
-        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+        assert run_of(instance, run.run_id).status == dg.DagsterRunStatus.STARTED
     finally:
         worker.kill()
         worker.wait()
@@ -104,11 +113,46 @@ def test_young_runs_and_runs_not_launched_by_a_code_server_are_not_judged(
     local = started_run(instance, worker.pid, grpc=False)
     assert fail_orphaned_runs(instance, now=time.time()) == []  # inside the grace period
     assert fail_orphaned_runs(instance, now=LATER) == [young.run_id]
-    assert instance.get_run_by_id(local.run_id).status == dg.DagsterRunStatus.STARTED
+    assert run_of(instance, local.run_id).status == dg.DagsterRunStatus.STARTED
     assert os.getpid() > 1
 
 
 def test_the_sensor_reports_what_it_failed(instance: dg.DagsterInstance) -> None:
-    result = orphaned_run_sensor(dg.build_sensor_context(instance=instance))
+    result = build_orphaned_run_sensor()(dg.build_sensor_context(instance=instance))
     assert isinstance(result, dg.SkipReason)
     assert result.skip_message == "every started run has its worker"
+
+
+def test_the_sensor_judges_runs_older_than_its_grace_and_fails_them(
+    instance: dg.DagsterInstance,
+) -> None:
+    worker = spawn()
+    worker.kill()
+    worker.wait()
+    run = started_run(instance, worker.pid)
+    context = dg.build_sensor_context(instance=instance)
+    young = build_orphaned_run_sensor(grace_seconds=3600)(context)
+    assert isinstance(young, dg.SkipReason)
+    assert young.skip_message == "every started run has its worker"
+    judged = build_orphaned_run_sensor(grace_seconds=0)(context)
+    assert isinstance(judged, dg.SkipReason)
+    assert judged.skip_message == f"marked failed: {run.run_id}"
+    failed = instance.get_run_by_id(run.run_id)
+    assert failed is not None and failed.status == dg.DagsterRunStatus.FAILURE
+
+
+def test_the_grace_and_interval_come_from_settings(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, orphan_grace_seconds=7.5, orphan_sensor_interval_seconds=9)
+    defs = build_defs(settings)
+    sensor = defs.resolve_sensor_def("orphaned_run_sensor")
+    assert sensor.minimum_interval_seconds == 9
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    default = build_defs(Settings(home=tmp_path)).resolve_sensor_def("orphaned_run_sensor")
+    assert default.minimum_interval_seconds == 60
+    assert Settings(home=tmp_path).orphan_grace_seconds == 120
+
+
+@pytest.mark.parametrize("field", ["orphan_grace_seconds", "orphan_sensor_interval_seconds"])
+def test_the_orphan_settings_refuse_less_than_five_seconds(tmp_path: Path, field: str) -> None:
+    with pytest.raises(ValueError, match="greater than or equal to 5"):
+        Settings.model_validate({"home": tmp_path, field: 1})
