@@ -43,6 +43,10 @@ INSTANCE_TEMPLATE = REPO_ROOT / "deploy" / "dagster.local.yaml"
 # a run that fails leaves its partitions unmarked instead of marked failed; the run itself, its
 # failed step and the failure alert say what failed.
 PLANNED_EVENTS_AS_SUBSETS = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+# Dagster hands the event storage a run's planned events (one per asset and check: 389 for a
+# new-race run) and a step's per-partition materialisations as one batch when this is > 0; the
+# local instance's storage (lib/instance_storage.py) writes a batch in one transaction.
+EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE"
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
@@ -84,6 +88,7 @@ def run_materialize(settings: Settings, select: str = "*") -> bool:
         settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
         reported: set[str] = set()
         os.environ.setdefault(PLANNED_EVENTS_AS_SUBSETS, "1")
+        os.environ.setdefault(EVENT_BATCH_SIZE, "1000")
         with dg.DagsterInstance.get() as instance:
             recover_dead_runs(instance, say)
             job = reconstructable_job()
