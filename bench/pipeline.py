@@ -16,9 +16,12 @@ Dagster instance and cache), selecting what issue #17 measures: ingest -> blocki
 
 ``--baseline REV`` runs that commit's code (``git archive`` into a temporary folder, same venv)
 in alternation with the working tree, so both are measured under the same machine load; the
-report gives medians and current/baseline ratios.
+report gives medians and current/baseline ratios. ``--current REV`` measures a commit instead of
+the working tree (exported the same way), so that edits made while the rounds run, one's own or
+other engineers' uncommitted ones, do not leak into the measurement. ``--cases`` picks the cases.
 
-    python bench/pipeline.py [--rounds 3] [--baseline REV] [--ergast-dir DIR] [--out FILE]
+    python bench/pipeline.py [--rounds 3] [--baseline REV] [--current REV] [--cases cold,new-race]
+        [--ergast-dir DIR] [--out FILE]
 """
 
 from __future__ import annotations
@@ -240,6 +243,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", help="a git revision to compare with, e.g. HEAD~3")
+    parser.add_argument(
+        "--current", help="a git revision to measure instead of the working tree, e.g. HEAD"
+    )
+    parser.add_argument(
+        "--cases",
+        default="cold,new-race",
+        help="comma-separated: cold, new-race (new-race runs in the home the cold run built)",
+    )
     parser.add_argument("--ergast-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "pipeline.md")
     args = parser.parse_args()
@@ -249,6 +260,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="p3-bench-pipeline-") as scratch:
         workdir = Path(scratch)
         variants = [Variant("current", REPO_ROOT)]
+        if args.current:
+            root = export_revision(args.current, workdir / "current-code")
+            variants = [Variant(f"current {args.current}", root)]
         if args.baseline:
             root = export_revision(args.baseline, workdir / "baseline-code")
             variants.insert(0, Variant(f"baseline {args.baseline}", root))
@@ -257,12 +271,19 @@ def main() -> None:
         latest = dump_without_latest_race(ergast_dir, before_latest)
         print(f"cold runs load {before_latest} (race {latest} left out)", flush=True)
         cases = (("cold", None, before_latest), ("new race", NEW_RACE_SEASON, ergast_dir))
+        wanted = set(args.cases.split(","))
+        if not wanted <= {"cold", "new-race"}:
+            sys.exit(f"bench/pipeline.py: unknown cases {sorted(wanted - {'cold', 'new-race'})}")
         for variant in variants:
             prepare_manifest(variant, workdir / "prepare", ergast_dir)
         for round_ in range(1, args.rounds + 1):
             for variant in variants:
                 home = workdir / f"home-{round_}-{variants.index(variant)}"
                 for case, seasons, dump in cases:
+                    if case.replace(" ", "-") not in wanted:
+                        if case == "cold":  # the new-race run needs the home a cold run built
+                            materialize(variant, home, dump, seasons)
+                        continue
                     run = materialize(variant, home, dump, seasons)
                     variant.runs[case].append(run)
                     print(
