@@ -11,7 +11,11 @@ Scenarios (each a fresh wrk run against the same server, after a warm-up):
 - ``mixed``: 1,000 connections, a mix of the above and entity lists.
 
     python bench/api.py [--snapshot data/serving.duckdb] [--workers 2] [--duration 15]
-        [--scenario NAME ...] [--connections N ...] [--rounds N] [--redis-url URL]
+        [--scenario NAME ...] [--connections N ...] [--rounds N] [--redis-url URL|private]
+        [--baseline REV]
+
+``--baseline REV`` serves that commit's code (``git archive``, same venv) in alternating rounds
+with the working tree's and adds current/baseline ratios.
 
 wrk runs on the same 2-core machine as the server, so every figure includes its CPU share.
 Results: ``bench/results/api.md`` and the BENCHMARKS.md section.
@@ -72,6 +76,7 @@ function request()
 end
 """
 
+ERGAST_HOT = "/ergast/f1/2023/driverStandings.json"
 SCENARIOS = ("ergast_hot", "ergast_uncached", "query_cached", "query_uncached", "mixed")
 
 # A different Ergast question every request (season, round and resource vary; the page too), the
@@ -122,14 +127,37 @@ class WrkResult:
     p99_ms: float
     requests: int
     errors: int
+    cpu_us: float = float("nan")  # server CPU (workers, and a private Redis) per request
 
     def row(self) -> str:
         error_rate = self.errors / self.requests if self.requests else 0.0
         return (
             f"| {self.scenario} | {self.connections} | {self.requests_per_s:,.0f} | "
-            f"{self.p50_ms:,.1f} | {self.p99_ms:,.1f} | {self.requests:,} | "
+            f"{self.p50_ms:,.1f} | {self.p99_ms:,.1f} | {self.cpu_us:,.0f} | {self.requests:,} | "
             f"{self.errors:,} ({error_rate:.2%}) |"
         )
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """User + system CPU seconds used so far by ``roots`` and their descendants (from /proc).
+
+    The server's CPU per request does not depend on how busy the machine is the way req/s and
+    latency do, so it compares two versions of the code on a shared machine."""
+    tree: dict[int, tuple[int, int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        tree[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    wanted, frontier = set(roots), list(roots)
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, (ppid, _) in tree.items() if ppid == parent]
+        wanted.update(children)
+        frontier.extend(children)
+    ticks = sum(tree[pid][1] for pid in wanted if pid in tree)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -139,8 +167,9 @@ def free_port() -> int:
 
 
 def start_server(
-    snapshot: Path, home: Path, workers: int, env: dict[str, str]
+    root: Path, snapshot: Path, home: Path, workers: int, env: dict[str, str]
 ) -> tuple[subprocess.Popen, str]:
+    """``python -m p3_api`` of the code at ``root`` (its folder first on the import path)."""
     port = free_port()
     environment = os.environ | {
         "P3_HOME": str(home),
@@ -151,7 +180,7 @@ def start_server(
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "p3_api"],
-        cwd=REPO_ROOT,
+        cwd=root,
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -227,6 +256,7 @@ def median_result(runs: list[WrkResult]) -> WrkResult:
         statistics.median(r.p99_ms for r in runs),
         sum(r.requests for r in runs),
         sum(r.errors for r in runs),
+        statistics.median(r.cpu_us for r in runs),
     )
 
 
@@ -241,6 +271,64 @@ def lua(folder: Path, name: str, template: str, *, uncached: bool = False, auth:
         }
     )
     return path
+
+
+def export_revision(rev: str, into: Path) -> Path:
+    """The tree of commit ``rev`` extracted into ``into`` (the checkout is not touched)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", rev], cwd=REPO_ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def measure_round(
+    root: Path,
+    args: argparse.Namespace,
+    folder: Path,
+    env: dict[str, str],
+    key: str,
+    plan: list[tuple[str, int]],
+    scripts: dict[str, Path | None],
+) -> dict[tuple[str, int], WrkResult]:
+    """One server of the code at ``root``, warmed, then every step of ``plan`` once."""
+    redis = None
+    if args.redis_url == "private":
+        # A fresh Redis per round: no round answers from query-cache entries an earlier one left.
+        port = free_port()
+        redis = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        env = env | {"P3_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    process, base = start_server(root, args.snapshot, folder / "home", args.workers, env)
+    try:
+        headers = {"Content-Type": "application/json", "X-API-Key": key}
+        httpx.post(f"{base}/v1/query", json=CACHED_SPEC, headers=headers, timeout=30)
+        httpx.get(f"{base}{ERGAST_HOT}", timeout=30).raise_for_status()
+        servers = [process.pid] + ([redis.pid] if redis is not None else [])
+        results = {}
+        for scenario, connections in plan:
+            before = cpu_seconds(servers)
+            result = run_wrk(
+                base,
+                scenario,
+                connections,
+                args.duration,
+                scripts[scenario],
+                ERGAST_HOT if scenario == "ergast_hot" else "/",
+            )
+            used = cpu_seconds(servers) - before
+            result.cpu_us = used / result.requests * 1e6 if result.requests else float("nan")
+            results[(scenario, connections)] = result
+        return results
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        if redis is not None:
+            redis.terminate()
+            redis.wait(timeout=30)
 
 
 def main() -> int:
@@ -260,11 +348,17 @@ def main() -> int:
     parser.add_argument(
         "--redis-url",
         default=None,
-        help="P3_REDIS_URL for the server: rate limits and the query cache shared through Redis "
-        "(default: none, per-process limits and the embedded cache).",
+        help="P3_REDIS_URL for the server: rate limits and the query cache shared through Redis; "
+        "'private' starts a fresh redis-server for each round (default: none, per-process "
+        "limits and the embedded cache).",
     )
     parser.add_argument(
         "--rounds", type=int, default=1, help="Runs per scenario; medians reported."
+    )
+    parser.add_argument(
+        "--baseline",
+        help="A git revision to compare with (e.g. HEAD~1): its code serves in alternating "
+        "rounds with the working tree's, from the same venv, and the report adds ratios.",
     )
     args = parser.parse_args()
     wanted = set(args.scenario or SCENARIOS)
@@ -289,57 +383,72 @@ def main() -> int:
             "P3_API_RATE_ANALYST": "100000000/minute",
             "P3_API_RATE_ADMIN": "100000000/minute",
         }
-        if args.redis_url:
+        if args.redis_url and args.redis_url != "private":
             env["P3_REDIS_URL"] = args.redis_url
-        process, base = start_server(args.snapshot, folder / "home", args.workers, env)
-        try:
-            headers = {"Content-Type": "application/json", "X-API-Key": key}
-            httpx.post(f"{base}/v1/query", json=CACHED_SPEC, headers=headers, timeout=30)
-            hot = httpx.get(f"{base}/ergast/f1/2023/driverStandings.json", timeout=30)
-            if hot.status_code != 200:
-                wanted.discard("ergast_hot")
-            scripts = {
-                "ergast_hot": None,
-                "query_cached": lua(folder, "cached", LUA_POST, auth=auth),
-                "query_uncached": lua(folder, "uncached", LUA_POST, uncached=True, auth=auth),
-                "ergast_uncached": lua(folder, "ergast_uncached", LUA_ERGAST_UNCACHED),
+        scripts: dict[str, Path | None] = {
+            "ergast_hot": None,
+            "query_cached": lua(folder, "cached", LUA_POST, auth=auth),
+            "query_uncached": lua(folder, "uncached", LUA_POST, uncached=True, auth=auth),
+            "ergast_uncached": lua(folder, "ergast_uncached", LUA_ERGAST_UNCACHED),
+            "mixed": lua(folder, "mixed", LUA_MIXED, auth=auth),
+        }
+        plan = [
+            (scenario, connections)
+            for connections in args.connections or (50, 500)
+            for scenario in ("ergast_hot", "ergast_uncached", "query_cached", "query_uncached")
+            if scenario in wanted
+        ]
+        if "mixed" in wanted:
+            plan.append(("mixed", 1000))
+        variants = {"current": REPO_ROOT}
+        if args.baseline:
+            variants = {
+                f"baseline {args.baseline}": export_revision(args.baseline, folder / "baseline"),
+                **variants,
             }
-            paths = {"ergast_hot": "/ergast/f1/2023/driverStandings.json"}
-            plan = [
-                (scenario, connections)
-                for connections in args.connections or (50, 500)
-                for scenario in ("ergast_hot", "ergast_uncached", "query_cached", "query_uncached")
-                if scenario in wanted
-            ]
-            if "mixed" in wanted:
-                scripts["mixed"] = lua(folder, "mixed", LUA_MIXED, auth=auth)
-                plan.append(("mixed", 1000))
-            runs: dict[tuple[str, int], list[WrkResult]] = {step: [] for step in plan}
-            for _ in range(args.rounds):  # rounds interleave scenarios, so noise spreads evenly
-                for scenario, connections in plan:
-                    runs[(scenario, connections)].append(
-                        run_wrk(
-                            base,
-                            scenario,
-                            connections,
-                            args.duration,
-                            scripts[scenario],
-                            paths.get(scenario, "/"),
-                        )
-                    )
-            results = [median_result(runs[step]) for step in plan]
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-    header = (
+        runs: dict[str, dict[tuple[str, int], list[WrkResult]]] = {
+            name: {step: [] for step in plan} for name in variants
+        }
+        # Rounds interleave scenarios and variants, so the machine's noise spreads evenly.
+        for _ in range(args.rounds):
+            for name, root in variants.items():
+                measured = measure_round(root, args, folder, env, key, plan, scripts)
+                for step, result in measured.items():
+                    runs[name][step].append(result)
+    results = {name: [median_result(runs[name][step]) for step in plan] for name in variants}
+    load = os.getloadavg()[0]
+    lines = [
         f"API benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
         f"{args.workers} workers, wrk {args.duration}s per scenario, medians of {args.rounds} "
         f"round(s), snapshot {args.snapshot.name}, "
-        f"{'Redis' if args.redis_url else 'no Redis (per-process limits, embedded cache)'}\n\n"
-        "| scenario | connections | req/s | p50 ms | p99 ms | requests | errors |\n"
-        "| --- | --- | --- | --- | --- | --- | --- |\n"
-    )
-    table = header + "\n".join(r.row() for r in results) + "\n"
+        f"{'Redis' if args.redis_url else 'no Redis (per-process limits, embedded cache)'}, "
+        f"load average at the end {load:.1f}",
+    ]
+    for name in variants:
+        lines += [
+            "",
+            f"**{name}**",
+            "",
+            "| scenario | connections | req/s | p50 ms | p99 ms | server CPU µs/request "
+            "| requests | errors |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            *(r.row() for r in results[name]),
+        ]
+    if args.baseline:
+        base, current = results[f"baseline {args.baseline}"], results["current"]
+        lines += [
+            "",
+            "| scenario | connections | req/s current / baseline | p99 current / baseline "
+            "| CPU per request current / baseline |",
+            "| --- | --- | ---: | ---: | ---: |",
+            *(
+                f"| {b.scenario} | {b.connections} | "
+                f"{c.requests_per_s / b.requests_per_s:.2f} | {c.p99_ms / b.p99_ms:.2f} | "
+                f"{c.cpu_us / b.cpu_us:.2f} |"
+                for b, c in zip(base, current, strict=True)
+            ),
+        ]
+    table = "\n".join(lines) + "\n"
     print(table)
     RESULTS.write_text(table)
     return 0

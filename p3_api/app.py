@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,6 +44,11 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         snapshot.watcher.start()
+        # What is loaded by now (modules, the app, its routes) lives as long as the process:
+        # frozen, a full collection no longer walks it (38 ms -> 0.002 ms measured), which shows up
+        # as a pause of every request in flight.
+        gc.collect()
+        gc.freeze()
         yield
         snapshot.close()
 
@@ -52,6 +58,9 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(enforce)],  # every route's access rule: p3_api.auth.policy
+        # P3's metrics are Prometheus (/metrics). FastAPI's OpenTelemetry asks the global
+        # providers on every request whether it is configured: 5.5% of a worker's time (py-spy).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.api = api

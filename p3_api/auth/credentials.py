@@ -28,7 +28,7 @@ class Role(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Role).index(self)
+        return _RANKS[self]
 
     @property
     def scope(self) -> str:
@@ -37,6 +37,9 @@ class Role(StrEnum):
 
     def allows(self, required: Role) -> bool:
         return self.rank >= required.rank
+
+
+_RANKS = {role: rank for rank, role in enumerate(Role)}  # every request asks; the enum is fixed
 
 
 def scopes_up_to(role: Role) -> tuple[str, ...]:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import redis
+from limits import parse
 
 from p3_api.ratelimit import FALLBACK, Decision, RateLimiter
+from tests.fixtures.servers import REDIS_BINARY, RedisServer, free_port
 
 RATES = {"anonymous": "3/minute", "viewer": "5/minute"}
 
@@ -57,3 +62,61 @@ def test_without_redis_limits_are_per_process(caplog: pytest.LogCaptureFixture) 
     verdicts = [asyncio.run(limiter.hit("anonymous", "ip:x")) for _ in range(4)]
     assert [v.allowed for v in verdicts] == [True] * 3 + [False]
     assert _fallbacks("unconfigured") - before == 4
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own: its command statistics count only this test's calls."""
+    if REDIS_BINARY is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(free_port(), tmp_path / "redis").start()
+    yield server
+    server.kill()
+
+
+def _evals(server: RedisServer) -> int:
+    stats = redis.Redis.from_url(server.url).info("commandstats")
+    return int(stats.get("cmdstat_eval", {}).get("calls", 0))
+
+
+def test_concurrent_requests_are_counted_exactly_in_one_round_trip(own_redis: RedisServer) -> None:
+    # Two processes' limiters, 40 concurrent requests of one caller against a limit of 25: every
+    # request gets its own count (no two the same), exactly 25 pass, and each process asked Redis
+    # once for its whole tick of requests instead of once per request.
+    rates = {"viewer": "25/minute"}
+    one, two = RateLimiter(own_redis.url, rates), RateLimiter(own_redis.url, rates)
+    caller = f"key:{secrets.token_hex(8)}"
+
+    async def burst() -> list[Decision]:
+        return await asyncio.gather(
+            *((one if i % 2 else two).hit("viewer", caller) for i in range(40))
+        )
+
+    verdicts = asyncio.run(burst())
+    assert sum(v.allowed for v in verdicts) == 25
+    allowed_remaining = sorted(v.remaining for v in verdicts if v.allowed)
+    assert allowed_remaining == list(range(25))  # counts 1..25, each handed out once
+    assert all(v.remaining == 0 and v.headers()["Retry-After"] for v in verdicts if not v.allowed)
+    assert _evals(own_redis) == 2  # one per limiter (process), not 40
+    # The window's expiry was set when it opened: the next minute starts a fresh count.
+    ttl = redis.Redis.from_url(own_redis.url).pttl(
+        f"p3:ratelimit:{parse('25/minute').key_for('viewer', caller)}"
+    )
+    assert 0 < ttl <= 60_000
+
+
+def test_redis_dying_mid_burst_fails_over_every_waiting_request(own_redis: RedisServer) -> None:
+    # Requests waiting on one batch when Redis goes away all get an answer (from memory), none hangs.
+    limiter = RateLimiter(own_redis.url, {"viewer": "100/minute"})
+    caller = f"key:{secrets.token_hex(8)}"
+    assert asyncio.run(limiter.hit("viewer", caller)).remaining == 99  # through Redis
+    own_redis.kill()
+
+    async def burst() -> list[Decision]:
+        return await asyncio.wait_for(
+            asyncio.gather(*(limiter.hit("viewer", caller) for _ in range(10))), timeout=10
+        )
+
+    verdicts = asyncio.run(burst())
+    assert all(v.allowed for v in verdicts)
+    assert sorted(v.remaining for v in verdicts) == list(range(90, 100))  # memory's own count
