@@ -15,11 +15,11 @@ thread and signals), ``progress`` (what is printed), ``recovery`` (dead runs, po
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from pathlib import Path
 
 import dagster as dg
+import yaml
 
 from p3_common.settings import REPO_ROOT, Settings
 
@@ -53,9 +53,27 @@ def prepare_dagster_home(settings: Settings) -> Path:
     """Create ``$P3_HOME/dagster`` with the local instance config, and point DAGSTER_HOME at it."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    (home / "dagster.yaml").write_text(instance_config(home))
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def instance_config(home: Path) -> str:
+    """The template's instance config for ``home``, with the event log's folder written out.
+
+    The event log storage (lib/instance_storage.py) defaults its folder to
+    ``$DAGSTER_HOME/history/runs``; written out, the config also loads where DAGSTER_HOME is not
+    set (``DagsterInstance.from_config(home)``, as tests and tools do).
+    """
+    config = yaml.safe_load(INSTANCE_TEMPLATE.read_text())
+    event_log = config.get("event_log_storage")
+    if event_log is not None:
+        event_log.setdefault("config", {})["base_dir"] = str(home / "history" / "runs")
+    header = (
+        f"# Written from {INSTANCE_TEMPLATE.relative_to(REPO_ROOT)} by `p3 dagster-home`, "
+        "`make run` and `make dev`:\n# edit the template, not this copy.\n"
+    )
+    return header + yaml.safe_dump(config, sort_keys=False)
 
 
 def run_materialize(settings: Settings, select: str = "*") -> bool:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from p3_common.settings import REPO_ROOT
 from p3_dagster.lib.instance_storage import LocalSqliteEventLogStorage
-from p3_dagster.materialize import EVENT_BATCH_SIZE, INSTANCE_TEMPLATE
+from p3_dagster.materialize import EVENT_BATCH_SIZE, INSTANCE_TEMPLATE, instance_config
 
 RUN = "run-1"
 
@@ -102,6 +102,20 @@ def test_the_local_instance_uses_the_storage_with_synchronous_off(
     with storage.index_connection() as conn:
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 0  # OFF
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"  # Dagster's own
+
+
+def test_the_home_written_by_p3_loads_where_dagster_home_is_not_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(instance_config(home))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, LocalSqliteEventLogStorage)
+        assert storage.synchronous == "OFF"
+        assert Path(storage._base_dir) == home / "history" / "runs"
 
 
 def test_the_production_config_is_left_on_postgres() -> None:
