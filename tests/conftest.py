@@ -64,5 +64,6 @@ def dbt_manifests_of_every_target(dbt_manifest: Path) -> None:
         ensure_manifest(dbt_project(target), dbt_executable(), env={"P3_ENV": target})
 
 
-# The published snapshot shared by the query engine and API tests (built once per session).
-from tests.fixtures.snapshots import snapshot  # noqa: E402, F401
+# The whole real graph and the published snapshot shared by the query engine and API tests
+# (each built once per session).
+from tests.fixtures.snapshots import real_graph, snapshot  # noqa: E402, F401

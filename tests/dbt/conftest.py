@@ -1,4 +1,4 @@
-"""A whole graph built once per module: raw (demo or real) -> dbt marts -> published snapshot."""
+"""A whole graph built once per session: raw (demo or real) -> dbt marts -> published snapshot."""
 
 from __future__ import annotations
 
@@ -85,8 +85,5 @@ def demo_graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltGraph]
     yield build_graph(explicit_settings(tmp_path_factory.mktemp("demo_graph")))
 
 
-@pytest.fixture(scope="module")
-def real_graph(tmp_path_factory: pytest.TempPathFactory, ergast_dir: Path) -> Iterator[BuiltGraph]:
-    """The whole graph on the real Ergast history, 1950-2024 (skips without the data)."""
-    home = tmp_path_factory.mktemp("real_graph")
-    yield build_graph(explicit_settings(home, source="dump", ergast_dir=ergast_dir))
+# real_graph (the whole real history, once per session) is in tests/fixtures/snapshots.py: the
+# session's published snapshot is its serving file.
