@@ -3,14 +3,14 @@
 Dagster's `SqliteEventLogStorage` makes every event its own SQLite transaction on a new engine
 and a new connection (WAL journal, `synchronous=FULL`): closing the only connection to a file
 checkpoints and fsyncs it, so each transaction waits for the disk, and an asset or check event is
-two or three transactions (the run's file, then the cross-run index). Measured here: 7-30 ms per
+two or three transactions (the run's file, then the cross-run index). Measured here: 7-39 ms per
 event; a run writes ~900 (new race) to ~3,400 (cold).
 
 `LocalSqliteEventLogStorage` keeps Dagster's files, schema, journal and reads, and changes two
 things:
 
 - **`synchronous` (default OFF)** on every connection: SQLite hands writes to the OS without
-  waiting for the disk (3-5 ms per single event instead of 7-30). `NORMAL` does not help here:
+  waiting for the disk (3-6 ms per single event instead of 7-39). `NORMAL` does not help here:
   with a connection per write, the checkpoint on close still syncs. **Durability traded**: a
   process crash (kill -9 included) loses nothing committed, since the OS has the writes; an OS
   crash or power loss shortly after a write can lose the last events or corrupt the local run
