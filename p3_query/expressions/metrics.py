@@ -77,5 +77,6 @@ def available_metrics(entity: Entity) -> tuple[str, ...]:
 
 def check_metric(expression: str, entity: Entity) -> Checked:
     """Parse and type-check ``expression`` for ``entity``; ExpressionError with the position."""
-    known = tuple(m for m in METRICS if m not in available_metrics(entity))
-    return check(expression, parse(expression), available_metrics(entity), known)
+    available = available_metrics(entity)
+    known = tuple(m for m in METRICS if m not in available)
+    return check(expression, parse(expression), available, known)
