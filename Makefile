@@ -33,8 +33,11 @@ DEV_PORT ?= 3000
 # `dg dev` (what Dagster 1.13 recommends over `dagster dev`) loads the [tool.dg] project: code location
 # "p3" from p3_dagster.definitions, as workspace.yaml does. `env --default-signal` undoes the ignored
 # SIGINT/SIGQUIT that background jobs inherit, so Ctrl-C or a TERM to the group stops every process.
+# DAGSTER_EVENT_BATCH_SIZE: the runs the UI and the daemon launch write their planned events and
+# per-partition materialisations in batches, as `p3 materialize`'s do (lib/instance_storage.py).
 dev: manifest  ## Open the Dagster UI on http://127.0.0.1:3000 (instance under $P3_HOME/dagster)
 	DAGSTER_HOME="$$($(BIN)/p3 dagster-home)" P3_DAGSTER_UI_URL="$${P3_DAGSTER_UI_URL:-http://127.0.0.1:$(DEV_PORT)}" \
+		DAGSTER_EVENT_BATCH_SIZE="$${DAGSTER_EVENT_BATCH_SIZE:-1000}" \
 		exec env --default-signal=INT,QUIT \
 		$(BIN)/dg dev --use-active-venv -h 127.0.0.1 -p $(DEV_PORT)
 
