@@ -47,6 +47,7 @@ class _ProcessId:
 if os.environ.get(MULTIPROC_ENV):
     # Before any metric below creates its value; labelled children are created later, also with it.
     values.ValueClass = values.MultiProcessValue(process_identifier=_ProcessId())
+
 ROUTE = "p3.route"  # scope key: the route template of an answer served before routing (fast_path)
 
 REQUESTS = Counter(
