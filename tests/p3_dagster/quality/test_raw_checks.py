@@ -7,15 +7,17 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 
-from p3_common.ergast import REFERENCE_TABLES, TABLES
+from p3_common.ergast import REFERENCE_TABLES, SEASON_COLUMN, TABLES
 from p3_common.settings import load_settings
 from p3_dagster.definitions import build_definitions
 from p3_dagster.defs.ingestion.assets import build_raw_assets, raw_asset_key
 from p3_dagster.defs.ingestion.checks import build_raw_checks, check_names
 from p3_dagster.defs.ingestion.partitions import build_season_partitions
 from p3_dagster.defs.resources import build_resources
+from p3_ingest.quality import sql_checks
 from tests.fixtures.dumps import write_demo_dump
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("dbt_manifest")]
@@ -216,3 +218,23 @@ def test_the_code_location_carries_every_raw_check() -> None:
     graph = build_definitions(load_settings()).resolve_asset_graph()
     raw_checks = {key.name for key in graph.asset_check_keys if key.asset_key.path[0] == "raw"}
     assert raw_checks == set(check_names())
+
+
+@pytest.mark.parametrize("seasons", [None, "first", "none-loaded"])
+def test_rows_are_read_in_chunks_into_the_frame_a_whole_read_gives(
+    demo_con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, seasons: str | None
+) -> None:
+    # One vector (2,048 rows) at a time, so the demo's lap times take several chunks; the frame
+    # (rows, order, dtypes, index) is the one a single conversion of the whole result gives.
+    monkeypatch.setattr(sql_checks, "READ_VECTORS", 1)
+    table = TABLES["lap_times"].qualified_name
+    loaded = [
+        s for (s,) in demo_con.execute(f"SELECT DISTINCT {SEASON_COLUMN} FROM {table}").fetchall()
+    ]
+    scope = {None: None, "first": [min(loaded)], "none-loaded": [1800]}[seasons]
+    where, params = sql_checks.season_filter(scope)
+    whole = demo_con.sql(f"SELECT * FROM {table} WHERE {where}", params=params or None).df()
+    if seasons is None:
+        assert len(whole) > 2 * 2048  # several chunks
+    chunked = sql_checks.read_rows(demo_con, "lap_times", scope)
+    pd.testing.assert_frame_equal(chunked, whole)
