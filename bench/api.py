@@ -277,6 +277,16 @@ def lua(folder: Path, name: str, template: str, *, uncached: bool = False, auth:
     return path
 
 
+def analyst_key(home: Path) -> str:
+    """A new analyst API key in the key store of the server's ``P3_HOME``: /v1/query needs one
+    (the Ergast reads do not)."""
+    from p3_api.auth.credentials import Role
+    from p3_api.auth.store import SqliteStore
+
+    _, key = SqliteStore(home / "api" / "keys.sqlite3").create("api_key", "bench", Role.analyst)
+    return key
+
+
 def export_revision(rev: str, into: Path) -> Path:
     """The tree of commit ``rev`` extracted into ``into`` (the checkout is not touched)."""
     into.mkdir(parents=True)
@@ -390,13 +400,7 @@ def main() -> int:
         raise SystemExit(f"no published snapshot at {args.snapshot}: run `make run` first")
     with tempfile.TemporaryDirectory(prefix="p3-bench-api-") as tmp:
         folder = Path(tmp)
-        # An analyst key in the server's own store: /v1/query needs one (the Ergast reads do not).
-        from p3_api.auth.credentials import Role
-        from p3_api.auth.store import SqliteStore
-
-        _, key = SqliteStore(folder / "home" / "api" / "keys.sqlite3").create(
-            "api_key", "bench", Role.analyst
-        )
+        key = analyst_key(folder / "home")
         auth = f'wrk.headers["X-API-Key"] = "{key}"'
         # Limits far above what one machine can send: the benchmark measures serving, not 429s.
         env = {

@@ -27,7 +27,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from api import CACHED_SPEC, ERGAST_HOT, export_revision  # noqa: E402  (bench/ is not a package)
+from api import CACHED_SPEC, ERGAST_HOT, analyst_key, export_revision  # noqa: E402  (bench/ is not a package)
 
 # Runs in a fresh interpreter whose working directory is the code version measured.
 DRIVER = r"""
@@ -139,12 +139,7 @@ def main() -> int:
         raise SystemExit(f"no published snapshot at {args.snapshot}: run `make run` first")
     with tempfile.TemporaryDirectory(prefix="p3-bench-stack-") as tmp:
         folder = Path(tmp)
-        from p3_api.auth.credentials import Role
-        from p3_api.auth.store import SqliteStore
-
-        _, key = SqliteStore(folder / "home" / "api" / "keys.sqlite3").create(
-            "api_key", "bench", Role.analyst
-        )
+        key = analyst_key(folder / "home")
         env = {
             "P3_HOME": str(folder / "home"),
             "P3_SERVING_DUCKDB_PATH": str(args.snapshot.resolve()),

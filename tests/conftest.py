@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.real_data import real_ergast_dir, where_we_looked
+from tests.fixtures.servers import REDIS_BINARY, RedisServer, free_port
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +69,14 @@ def dbt_manifests_of_every_target(dbt_manifest: Path) -> None:
 # The whole real graph and the published snapshot shared by the query engine and API tests
 # (each built once per session).
 from tests.fixtures.snapshots import real_graph, snapshot  # noqa: E402, F401
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own on a free port: the test may kill it (as a crash would),
+    and its statistics count only the test's calls. Skips when redis-server is not installed."""
+    if REDIS_BINARY is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    server = RedisServer(free_port(), tmp_path / "redis").start()
+    yield server
+    server.kill()

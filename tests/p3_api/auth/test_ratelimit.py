@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 from limits import parse
 
 from p3_api.ratelimit import FALLBACK, Decision, RateLimiter
-from tests.fixtures.servers import REDIS_BINARY, RedisServer, free_port
+from tests.fixtures.servers import RedisServer
 
 RATES = {"anonymous": "3/minute", "viewer": "5/minute"}
 
@@ -62,16 +60,6 @@ def test_without_redis_limits_are_per_process(caplog: pytest.LogCaptureFixture) 
     verdicts = [asyncio.run(limiter.hit("anonymous", "ip:x")) for _ in range(4)]
     assert [v.allowed for v in verdicts] == [True] * 3 + [False]
     assert _fallbacks("unconfigured") - before == 4
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own: its command statistics count only this test's calls."""
-    if REDIS_BINARY is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(free_port(), tmp_path / "redis").start()
-    yield server
-    server.kill()
 
 
 def _evals(server: RedisServer) -> int:

@@ -29,16 +29,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.kill()
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server this test may kill."""
-    if REDIS_BINARY is None:
-        pytest.skip("redis-server binary not found: cannot kill the machine's Redis")
-    server = RedisServer(free_port(), tmp_path / "redis").start()
-    yield server
-    server.kill()
-
-
 CacheFactory = Callable[..., QueryCache]
 
 
