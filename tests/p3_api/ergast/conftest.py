@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -13,17 +14,33 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.fixtures.real_data import REPO_ROOT, real_ergast_dir
 from tests.fixtures.snapshots import PublishedSnapshot
 from tests.p3_api.conftest import ApiServer, launch
 
-ERGAST_DIR = Path("/work/shared/data/ergast")
-SAMPLES_DIR = Path("/work/shared/data/ergast-api-samples")
-UV = Path("/work/main/.uv/bin/uv")
+UV = REPO_ROOT / ".uv" / "bin" / "uv"  # the Makefile's uv
+
+
+def ergast_csv_dir() -> Path:
+    """The real Ergast CSV folder (only asked once ``real_snapshot`` found the real data)."""
+    found = real_ergast_dir()
+    assert found is not None, "the real snapshot was built, so the real data is there"
+    return found
+
+
+def samples_dir() -> Path:
+    """The recorded Ergast responses: ``P3_ERGAST_SAMPLES_DIR``, else ``ergast-api-samples``
+    beside the real CSV folder (as in ``../shared/data/``)."""
+    configured = os.environ.get("P3_ERGAST_SAMPLES_DIR")
+    folder = Path(configured) if configured else ergast_csv_dir().parent / "ergast-api-samples"
+    if not folder.is_dir():
+        pytest.skip(f"no recorded Ergast responses at {folder}: set P3_ERGAST_SAMPLES_DIR")
+    return folder
 
 
 def read_csv(name: str) -> list[dict[str, str]]:
     """Rows of one shared Ergast CSV (``\\N`` stays as written)."""
-    with (ERGAST_DIR / name).open(newline="", encoding="utf-8") as f:
+    with (ergast_csv_dir() / name).open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
@@ -59,7 +76,7 @@ def laps_api(
     folder = tmp_path_factory.mktemp("ergast_laps")
     path = folder / "serving.duckdb"
     shutil.copyfile(real_snapshot.path, path)
-    extra = ERGAST_DIR / "extra" / "lap_times_2023_four_races.csv"
+    extra = ergast_csv_dir() / "extra" / "lap_times_2023_four_races.csv"
     with duckdb.connect(str(path)) as con:
         con.execute(
             "insert into marts.fct_lap_times (race_id, season, round, driver_id, constructor_id, "

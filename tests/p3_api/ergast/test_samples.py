@@ -9,7 +9,7 @@ import pytest
 
 from tests.p3_api.conftest import ApiServer
 
-from .conftest import SAMPLES_DIR
+from .conftest import samples_dir
 
 
 def differences(ours: Any, theirs: Any, path: str = "") -> list[str]:
@@ -89,7 +89,7 @@ LAP_SAMPLES = {
 
 
 def check(server: ApiServer, sample: str, url: str) -> None:
-    recorded = json.loads((SAMPLES_DIR / sample).read_text())
+    recorded = json.loads((samples_dir() / sample).read_text())
     with server.client() as client:
         answer = client.get(f"/ergast/f1/{url}")
     assert answer.status_code == 200, answer.text
