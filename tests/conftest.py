@@ -24,13 +24,17 @@ def ergast_dir() -> Path:
     return found
 
 
+# Settings of the test run itself, not of the code under test: kept for every test.
+WHERE_THE_REAL_DATA_IS = ("P3_ERGAST_DIR", "P3_ERGAST_SAMPLES_DIR")
+
+
 @pytest.fixture(autouse=True)
 def isolated_p3_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every P3 path at the test's tmp folder so no test touches ./data or another test's files."""
     home = tmp_path / "p3_home"
     home.mkdir()
     for var in list(os.environ):
-        if var.startswith("P3_") and var != "P3_ERGAST_DIR":
+        if var.startswith("P3_") and var not in WHERE_THE_REAL_DATA_IS:
             monkeypatch.delenv(var)
     # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: one test's store must not leak
     # into the next test's settings.
