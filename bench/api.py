@@ -3,11 +3,11 @@
 Scenarios (each a fresh wrk run against the same server, after a warm-up):
 
 - ``ergast_hot``: one hot Ergast endpoint (2023 driver standings), anonymous;
-- ``ergast_uncached``: a different Ergast question every request (season, round, resource,
+- ``ergast_uncached``: a different Ergast question every request (resource, season, round,
   page), anonymous: what Jolpica's uncached figures measure;
 - ``query_cached``: one ``POST /v1/query`` repeated (an L1 hit after the first answer);
-- ``query_uncached``: ``POST /v1/query`` with a different question every request (ids, seasons
-  and limits drawn from a large space: misses in both tiers until it wraps around);
+- ``query_uncached``: ``POST /v1/query`` with a different question every request (metric,
+  seasons and limit);
 - ``mixed``: 1,000 connections, a mix of the above and entity lists.
 
     python bench/api.py [--snapshot data/serving.duckdb] [--workers 2] [--duration 15]
@@ -16,6 +16,10 @@ Scenarios (each a fresh wrk run against the same server, after a warm-up):
 
 ``--baseline REV`` serves that commit's code (``git archive``, same venv) in alternating rounds
 with the working tree's and adds current/baseline ratios.
+
+In the uncached scenarios no request repeats a question an earlier request to that server asked
+(each wrk thread and each run numbers its questions from its own block); the ``L1 hits`` column,
+read from the server's ``/metrics``, shows it.
 
 wrk runs on the same 2-core machine as the server, so every figure includes its CPU share.
 Results: ``bench/results/api.md`` and the BENCHMARKS.md section.
@@ -40,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "results" / "api.md"
@@ -52,22 +57,45 @@ CACHED_SPEC = {
     "limit": 50,
 }
 
+# Every request of an uncached scenario is a question no earlier request to that server asked:
+# each wrk thread numbers its requests from its own block (a thread's Lua state is its own, so
+# a plain counter would repeat the other thread's questions), each run starts where the last
+# one's blocks ended (`-- <start>`), and the number is decoded digit by digit into a question.
+LUA_DISTINCT = """
+local counter = 0
+local threads = 0
+function setup(thread)
+  thread:set("thread_id", threads)
+  threads = threads + 1
+end
+function init(args)
+  counter = tonumber(args[1] or "0") + thread_id * %(block)d
+end
+local function digit(base)
+  local d = counter_left %% base
+  counter_left = math.floor(counter_left / base)
+  return d
+end
+"""
+
 # A Lua helper for wrk: POST a JSON body; `uncached` makes each request a new question.
-LUA_POST = """
+LUA_POST = (
+    LUA_DISTINCT
+    + """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json"
 %(auth)s
 local body = '%(body)s'
-local counter = 0
 local metrics = {"wins", "podiums", "points", "poles", "starts", "dnfs"}
 function request()
   if %(uncached)s then
     counter = counter + 1
-    local first = 1950 + (counter * 7 + math.random(0, 40)) %% 60
-    local last = first + math.random(0, 14)
-    local limit = 1 + (counter * 13 + math.random(0, 500)) %% 500
-    local m = metrics[1 + (counter %% #metrics)]
+    counter_left = counter
+    local m = metrics[1 + digit(#metrics)]
+    local first = 1950 + digit(60)
+    local last = first + digit(15)
+    local limit = 1 + digit(2000)
     body = string.format(
       '{"entity":"driver","metrics":["%%s"],"group_by":["season","entity"],' ..
       '"seasons":"%%d-%%d","limit":%%d}', m, first, last, limit)
@@ -75,32 +103,39 @@ function request()
   return wrk.format(nil, "/v1/query", nil, body)
 end
 """
+)
 
 ERGAST_HOT = "/ergast/f1/2023/driverStandings.json"
 WARM_UP_SECONDS = 2
 SCENARIOS = ("ergast_hot", "ergast_uncached", "query_cached", "query_uncached", "mixed")
 
-# A different Ergast question every request (season, round and resource vary; the page too), the
-# kind of traffic Jolpica's uncached figures are: misses in L1 until it wraps around.
-LUA_ERGAST_UNCACHED = """
-local counter = 0
+# A different Ergast question every request (resource, season, round, page), the kind of
+# traffic Jolpica's uncached figures are: every one an L1 miss (the run reports the hits).
+LUA_ERGAST_UNCACHED = (
+    LUA_DISTINCT
+    + """
 local per_race = {"results", "qualifying", "driverStandings", "constructorStandings", "pitstops"}
 local per_season = {"races", "drivers", "constructors", "driverStandings", "results"}
 function request()
   counter = counter + 1
-  local season = 1950 + (counter * 7 + math.random(0, 74)) %% 75
+  counter_left = counter
+  local kind = digit(10)
+  local season = 1950 + digit(75)
+  local round = 1 + digit(24)
+  local limit = 1 + digit(100)
+  local offset = digit(10)
   local path
-  if counter %% 2 == 0 then
-    local round = 1 + (counter * 3) %% 16
-    path = string.format("/ergast/f1/%%d/%%d/%%s.json", season, round,
-                         per_race[1 + (counter %% #per_race)])
+  if kind < 5 then
+    path = string.format("/ergast/f1/%%d/%%d/%%s.json?limit=%%d&offset=%%d", season, round,
+                         per_race[kind + 1], limit, offset)
   else
-    path = string.format("/ergast/f1/%%d/%%s.json?limit=%%d", season,
-                         per_season[1 + (counter %% #per_season)], 30 + counter %% 70)
+    path = string.format("/ergast/f1/%%d/%%s.json?limit=%%d&offset=%%d", season,
+                         per_season[kind - 4], limit, (round - 1) * 10 + offset)
   end
   return wrk.format("GET", path)
 end
 """
+)
 
 LUA_MIXED = """
 %(auth)s
@@ -130,6 +165,7 @@ class WrkResult:
     errors: int
     cpu_us: float = float("nan")  # server CPU (workers, and a private Redis) per request
     p99_rounds: tuple[float, ...] = ()  # each round's p99, when this is a median of rounds
+    l1_hit_share: float = float("nan")  # answers the response cache (L1) held already
 
     def row(self) -> str:
         error_rate = self.errors / self.requests if self.requests else 0.0
@@ -137,8 +173,20 @@ class WrkResult:
         return (
             f"| {self.scenario} | {self.connections} | {self.requests_per_s:,.0f} | "
             f"{self.p50_ms:,.1f} | {self.p99_ms:,.1f} | {rounds} | {self.cpu_us:,.0f} | "
-            f"{self.requests:,} | {self.errors:,} ({error_rate:.2%}) |"
+            f"{self.l1_hit_share:.1%} | {self.requests:,} | {self.errors:,} ({error_rate:.2%}) |"
         )
+
+
+def l1_hits(base: str) -> float:
+    """The server's L1 hits so far (``/metrics``, every worker)."""
+    text = httpx.get(f"{base}/metrics", timeout=30).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "p3_api_response_cache"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels == {"tier": "l1", "result": "hit"}
+    )
 
 
 def cpu_seconds(roots: list[int]) -> float:
@@ -228,9 +276,16 @@ def parse_wrk(scenario: str, connections: int, output: str) -> WrkResult:
     )
 
 
+# Questions a wrk thread may ask in one run. A server lives through at most 14 runs (warm-ups
+# included): 14 x 2 x 200,000 = 5.6 M numbers, fewer than either space (Ergast 18 M, /v1 10.8 M).
+THREAD_BLOCK = 200_000
+_next_start = 0  # where the next run's blocks start: no run repeats an earlier run's questions
+
+
 def run_wrk(
     base: str, scenario: str, connections: int, duration: int, script: Path | None, path: str = "/"
 ) -> WrkResult:
+    global _next_start
     threads = min(2, connections)
     command = [
         "wrk",
@@ -243,7 +298,8 @@ def run_wrk(
     ]
     if script is not None:
         command += ["-s", str(script)]
-    command.append(base + path)
+    command += [base + path, "--", str(_next_start)]
+    _next_start += threads * THREAD_BLOCK
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     return parse_wrk(scenario, connections, done.stdout + done.stderr)
 
@@ -261,6 +317,7 @@ def median_result(runs: list[WrkResult]) -> WrkResult:
         sum(r.errors for r in runs),
         statistics.median(r.cpu_us for r in runs),
         tuple(r.p99_ms for r in runs),
+        statistics.median(r.l1_hit_share for r in runs),
     )
 
 
@@ -272,6 +329,7 @@ def lua(folder: Path, name: str, template: str, *, uncached: bool = False, auth:
             "body": json.dumps(CACHED_SPEC),
             "uncached": "true" if uncached else "false",
             "auth": auth,
+            "block": THREAD_BLOCK,
         }
     )
     return path
@@ -341,7 +399,7 @@ def measure_round(
         wait_idle(servers)
         results = {}
         for scenario, connections in plan:
-            before = cpu_seconds(servers)
+            before, hits_before = cpu_seconds(servers), l1_hits(base)
             result = run_wrk(
                 base,
                 scenario,
@@ -352,6 +410,8 @@ def measure_round(
             )
             used = cpu_seconds(servers) - before
             result.cpu_us = used / result.requests * 1e6 if result.requests else float("nan")
+            hits = l1_hits(base) - hits_before
+            result.l1_hit_share = hits / result.requests if result.requests else float("nan")
             results[(scenario, connections)] = result
             wait_idle(servers)
         return results
@@ -456,8 +516,8 @@ def main() -> int:
             f"**{name}**",
             "",
             "| scenario | connections | req/s | p50 ms | p99 ms | p99 ms per round "
-            "| server CPU µs/request | requests | errors |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| server CPU µs/request | L1 hits | requests | errors |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
             *(r.row() for r in results[name]),
         ]
     if args.baseline:

@@ -228,4 +228,9 @@ async def respond(
 def cache_control(request: Request) -> str:
     """``Cache-Control`` of a GET answer: shared caches may keep it ``P3_API_CACHE_MAX_AGE_SECONDS``,
     then revalidate with its ETag (a publish may change it any time)."""
-    return f"public, max-age={request.app.state.api.cache_max_age_seconds}"
+    return public_for(request.app.state.api.cache_max_age_seconds)
+
+
+def public_for(max_age: int) -> str:
+    """``Cache-Control`` of an answer any cache may keep ``max_age`` seconds."""
+    return f"public, max-age={max_age}"

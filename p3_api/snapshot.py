@@ -19,7 +19,10 @@ from p3_query.cache import QueryCache, open_cache
 from p3_query.cache.engine_adapter import CachedEngine
 from p3_query.engine import Engine
 
+from .ergast.index import ErgastIndex
 from .response_cache import BuildWatcher, ResponseL1
+
+ERGAST_BUILDS_KEPT = 2  # the build being served and the one requests in flight may still read
 
 
 class PublishedFile:
@@ -54,6 +57,7 @@ class SnapshotService:
         self._engine: Engine | None = None
         self._cache: QueryCache | None = None
         self._cached: CachedEngine | None = None
+        self._ergast: dict[str, ErgastIndex] = {}
         self._lock = threading.Lock()
         self.ml_outputs = PublishedFile(settings.ml_snapshot_path)
         self.watcher = BuildWatcher(
@@ -93,6 +97,19 @@ class SnapshotService:
                 self._cached = CachedEngine(engine, cache, prefetch=False)
             return self._cached
 
+    def ergast(self, build_id: str) -> ErgastIndex:
+        """The Ergast rows of ``build_id`` in memory (read on first use; the oldest build's
+        dropped once a newer one is asked for)."""
+        index = self._ergast.get(build_id)
+        if index is None:
+            with self._lock:
+                index = self._ergast.get(build_id)
+                if index is None:
+                    index = self._ergast[build_id] = ErgastIndex(build_id)
+                    for old in list(self._ergast)[:-ERGAST_BUILDS_KEPT]:
+                        del self._ergast[old]
+        return index
+
     def close(self) -> None:
         """Stop watching builds; close the engine's idle connections and the cache client."""
         self.watcher.stop()
@@ -104,3 +121,4 @@ class SnapshotService:
             if self._engine is not None:
                 self._engine.close()
             self._engine = self._cache = self._cached = None
+            self._ergast.clear()

@@ -118,6 +118,19 @@ class SnapshotPool:
         with self.lease() as lease:
             return lease.build_id
 
+    def open_build_id(self) -> str | None:
+        """The build id of the open snapshot while the published file still is it; ``None``
+        when none is open yet, or another build (or none) is published now (the next lease
+        opens it). One ``stat``; never waits for a free connection."""
+        try:
+            identity = self._identity()
+        except SnapshotMissing:
+            return None
+        current = self._current
+        if current is None or current.identity != identity:
+            return None
+        return current.catalog.build_id
+
     def close(self) -> None:
         """Close idle connections; leased ones close when returned."""
         with self._lock:
@@ -207,6 +220,11 @@ class Engine:
     def build_id(self) -> str:
         """The build id of the currently published snapshot."""
         return self.pool.current_build_id()
+
+    def open_build_id(self) -> str | None:
+        """The current build's id if it is already open, without waiting for a connection
+        (``None``: take a ``lease``, which opens what is published)."""
+        return self.pool.open_build_id()
 
     @contextmanager
     def lease(self) -> Iterator[Lease]:

@@ -1,4 +1,4 @@
-"""The Ergast-compatible read API under ``/ergast/f1/``: grammar, queries, shapes, router."""
+"""The Ergast-compatible read API under ``/ergast/f1/``: grammar, tables, index, shapes, router."""
 
 from .router import router
 

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+import re
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.datastructures import URL
+from starlette.types import Scope
 
 from p3_common.snapshot import SnapshotError
 
 from ..problems import Problem
-from ..response_cache import Entry, cache_control, request_key, respond
-from .grammar import DEFAULT_LIMIT, MAX_LIMIT, RESOURCES, UnknownPath, parse
-from .queries import BadRequest, fetch
-from .shapes import document
+from ..response_cache import ARRIVAL, Entry, cache_control, public_for, request_key, respond
+from .grammar import DEFAULT_LIMIT, MAX_LIMIT, RESOURCES, ErgastRequest, UnknownPath, parse
+from .index import BadRequest, ErgastIndex, NotLoaded
 
-router = APIRouter(prefix="/ergast/f1", tags=["ergast"])
+if TYPE_CHECKING:
+    from ..snapshot import SnapshotService
 
-MAX_OFFSET = 10_000_000  # far beyond any table; bounds the value handed to SQL
+PREFIX = "/ergast/f1"
+ROUTE = f"{PREFIX}/{{path:path}}"  # the one route's template (access rule, metrics label)
+router = APIRouter(prefix=PREFIX, tags=["ergast"])
+
+MAX_OFFSET = 10_000_000  # far beyond any table
 
 DESCRIPTION = f"""\
 The Ergast API (as served by Jolpica) over the published snapshot: existing Ergast clients work
@@ -114,7 +120,7 @@ PATH_EXAMPLES: dict[str, Any] = {
 
 
 @router.get(
-    "/{path:path}",
+    ROUTE.removeprefix(PREFIX),
     summary="Ergast-compatible reads (results, standings, laps, schedules, ...)",
     description=DESCRIPTION,
     response_class=JSONResponse,
@@ -141,21 +147,75 @@ async def ergast(
         question = parse(path, limit=limit, offset=offset)
     except UnknownPath as exc:
         raise Problem(404, f"not an Ergast path: {exc}") from None
-    engine = request.app.state.snapshot.engine
+    service: SnapshotService = request.app.state.snapshot
     url = str(request.url.replace(query=""))
 
     def produce() -> Entry:
         try:
-            with engine.lease() as lease:
-                body = document(question, fetch(lease.cursor, question), url)
-                build_id = lease.build_id
-        except BadRequest as exc:
-            raise Problem(400, str(exc)) from None
+            with service.engine.lease() as lease:
+                body = _answer(service.ergast(lease.build_id), question, url, lease.cursor)
         except SnapshotError as exc:
             raise Problem(503, str(exc)) from None
-        encoded = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        return Entry(build_id, encoded, "application/json")
+        return Entry(lease.build_id, body, "application/json")
 
-    # The answer echoes its URL (MRData.url), so the key holds the whole URL.
-    key = request_key("GET", url, str(question.limit), str(question.offset))
+    key = answer_key(url, question)
     return await respond(request, key, produce, cache_control=cache_control(request))
+
+
+def answer_key(url: str, question: ErgastRequest) -> str:
+    """The response cache's key of an answer: it echoes its URL (``MRData.url``), so the key
+    holds the whole URL, and the page."""
+    return request_key("GET", url, str(question.limit), str(question.offset))
+
+
+def _answer(index: ErgastIndex, question: ErgastRequest, url: str, cursor: Any | None) -> bytes:
+    try:
+        return index.answer(question, url, cursor).encode()
+    except BadRequest as exc:
+        raise Problem(400, str(exc)) from None
+
+
+# What the route's query parameters accept, matched whole: ``limit`` and ``offset``, each at
+# most once, as plain digits. Anything else takes the route (and its validation).
+_PLAIN_PAGE = re.compile(rb"((limit|offset)=\d{1,8})?(&(limit|offset)=\d{1,8})?")
+
+
+def answer_before_routing(scope: Scope, service: SnapshotService, max_age: int) -> Entry | None:
+    """The answer to an Ergast GET when everything it needs is in memory (``CachedAnswers``
+    calls this before routing): from L1, else from the build's index, stored in L1 under the
+    route's key and the arrival key. ``None`` sends the request down the route instead: a path
+    outside the grammar, a query string the route must validate, a 400, no open snapshot or a
+    new build, or a part of the index not read yet (the route reads it in a worker thread)."""
+    path = scope["path"]
+    if not path.startswith(PREFIX + "/"):
+        return None
+    query = scope.get("query_string", b"")
+    page = _PLAIN_PAGE.fullmatch(query)
+    if page is None or (page.group(2) and page.group(2) == page.group(4)):
+        return None
+    params = dict(pair.split(b"=") for pair in query.split(b"&") if pair)
+    try:
+        question = parse(
+            path[len(PREFIX) + 1 :],
+            limit=int(params.get(b"limit", DEFAULT_LIMIT)),
+            offset=int(params.get(b"offset", 0)),
+        )
+    except UnknownPath:
+        return None
+    if question.offset > MAX_OFFSET:
+        return None
+    url = str(URL(scope=scope).replace(query=""))
+    key = answer_key(url, question)
+    entry = service.responses.get(key)
+    if entry is None:
+        build_id = service.engine.open_build_id()
+        if build_id is None:
+            return None
+        try:
+            body = _answer(service.ergast(build_id), question, url, None)
+        except (NotLoaded, Problem):
+            return None
+        entry = Entry(build_id, body, "application/json", key, ROUTE, public_for(max_age))
+        service.responses.put(key, entry)
+    service.responses.put(scope[ARRIVAL], entry)
+    return entry

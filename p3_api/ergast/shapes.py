@@ -1,15 +1,11 @@
-"""Rows to Ergast JSON: the ``MRData`` envelope, string-typed values, absent optional fields."""
+"""One row to its Ergast JSON item: string-typed values, optional fields left out when empty."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable
 from datetime import date, time
 from typing import Any
-
-from .grammar import ErgastRequest
-from .queries import Answer
-
-XMLNS = ""  # Jolpica's value; Ergast sent "http://ergast.com/mrd/1.5" (clients ignore it)
 
 Row = dict[str, Any]
 Json = dict[str, Any]
@@ -159,54 +155,12 @@ def qualifying(row: Row) -> Json:
     return out
 
 
-def _grouped(rows: Iterable[Row], key: Callable[[Row], object]) -> list[list[Row]]:
-    # Consecutive rows with the same key (the rows come ordered by it).
-    groups: list[list[Row]] = []
-    last: object = object()
-    for row in rows:
-        k = key(row)
-        if not groups or k != last:
-            groups.append([])
-            last = k
-        groups[-1].append(row)
-    return groups
-
-
-def _season_round(row: Row) -> tuple[int, int]:
-    return (row["season"], row["round"])
-
-
-def races_with(rows: list[Row], payload: str, item: Callable[[Row], Json]) -> list[Json]:
-    """Races each carrying the page's rows of one payload list (``Results``, ``PitStops``...)."""
-    out = []
-    for group in _grouped(rows, _season_round):
-        entry = race(group[0])
-        entry[payload] = [item(row) for row in group]
-        out.append(entry)
-    return out
-
-
-def races_with_laps(rows: list[Row]) -> list[Json]:
-    """Races carrying ``Laps[{number, Timings[]}]``; a page may start or end mid-lap."""
-    out = []
-    for group in _grouped(rows, _season_round):
-        entry = race(group[0])
-        entry["Laps"] = [
-            {
-                "number": text(lap[0]["lap"]),
-                "Timings": [
-                    {
-                        "driverId": r["driver_ref"],
-                        "position": text(r["position"]),
-                        "time": lap_time(r["lap_time_ms"]),
-                    }
-                    for r in lap
-                ],
-            }
-            for lap in _grouped(group, lambda r: r["lap"])
-        ]
-        out.append(entry)
-    return out
+def timing_json(driver_ref: str, position: int, lap_time_ms: int) -> str:
+    """One lap ``Timings`` entry, already as JSON (half a million of them are rendered per build)."""
+    return (
+        f'{{"driverId":{json.dumps(driver_ref, ensure_ascii=False)},'
+        f'"position":"{position}","time":"{lap_time(lap_time_ms)}"}}'
+    )
 
 
 def pit_stop(row: Row) -> Json:
@@ -221,108 +175,26 @@ def pit_stop(row: Row) -> Json:
     return out
 
 
-def standings_lists(rows: list[Row], kind: str) -> list[Json]:
-    """``StandingsLists[{season, round, DriverStandings|ConstructorStandings[]}]``."""
-    out = []
-    for group in _grouped(rows, _season_round):
-        entries = []
-        for row in group:
-            entry: Json = {}
-            _put(entry, "position", row["position"])
-            entry["positionText"] = row["position_text"]
-            entry["points"] = text(row["points"])
-            entry["wins"] = text(row["wins"])
-            if kind == "driver":
-                entry["Driver"] = driver(row)
-                entry["Constructors"] = [constructor(c) for c in row["constructors"] or []]
-            else:
-                entry["Constructor"] = constructor(row)
-            entries.append(entry)
-        key = "DriverStandings" if kind == "driver" else "ConstructorStandings"
-        out.append(
-            {"season": text(group[0]["season"]), "round": text(group[0]["round"]), key: entries}
-        )
-    return out
-
-
-# RaceTable echo keys of the filters, in Ergast's order.
-ECHO = (
-    ("circuit", "circuitId"),
-    ("constructor", "constructorId"),
-    ("driver", "driverId"),
-    ("grid", "grid"),
-    ("position", "position"),
-    ("fastest", "fastest"),
-    ("status", "statusId"),
-    ("qualifying_position", "position"),
-    ("sprint_position", "position"),
-    ("lap", "lap"),
-    ("stop", "stop"),
-    ("driver_standing", "driverStandings"),
-    ("constructor_standing", "constructorStandings"),
-)
-
-
-def _table(request: ErgastRequest, answer: Answer, key: str, items: list[Json]) -> Json:
-    table: Json = {}
-    if answer.scope.season is not None:
-        table["season"] = text(answer.scope.season)
-    if answer.scope.round is not None:
-        table["round"] = text(answer.scope.round)
-    for field, name in ECHO:
-        value = getattr(request, field)
-        if value is not None:
-            table[name] = text(value)
-    table[key] = items
-    return table
-
-
-def document(request: ErgastRequest, answer: Answer, url: str) -> Json:
-    """The whole ``{"MRData": ...}`` answer to ``request``."""
-    rows = answer.rows
-    resource = request.resource
-    if resource == "seasons":
-        name, items = (
-            "SeasonTable",
-            ("Seasons", [{"season": text(r["season"]), "url": r["url"] or ""} for r in rows]),
-        )
-    elif resource == "circuits":
-        name, items = "CircuitTable", ("Circuits", [circuit(r) for r in rows])
-    elif resource == "drivers":
-        name, items = "DriverTable", ("Drivers", [driver(r) for r in rows])
-    elif resource == "constructors":
-        name, items = "ConstructorTable", ("Constructors", [constructor(r) for r in rows])
-    elif resource == "status":
-        status = [
-            {"statusId": text(r["status_id"]), "count": text(r["count"]), "status": r["status"]}
-            for r in rows
-        ]
-        name, items = "StatusTable", ("Status", status)
-    elif resource == "races":
-        name, items = "RaceTable", ("Races", [schedule(r) for r in rows])
-    elif resource == "results":
-        name, items = "RaceTable", ("Races", races_with(rows, "Results", result))
-    elif resource == "sprint":
-        sprint_result: Callable[[Row], Json] = lambda r: result(r, sprint=True)  # noqa: E731
-        name, items = "RaceTable", ("Races", races_with(rows, "SprintResults", sprint_result))
-    elif resource == "qualifying":
-        name, items = "RaceTable", ("Races", races_with(rows, "QualifyingResults", qualifying))
-    elif resource == "laps":
-        name, items = "RaceTable", ("Races", races_with_laps(rows))
-    elif resource == "pitstops":
-        name, items = "RaceTable", ("Races", races_with(rows, "PitStops", pit_stop))
-    elif resource == "driverStandings":
-        name, items = "StandingsTable", ("StandingsLists", standings_lists(rows, "driver"))
+def standing(row: Row, kind: str) -> Json:
+    """One ``DriverStandings`` (``kind`` "driver") or ``ConstructorStandings`` entry."""
+    entry: Json = {}
+    _put(entry, "position", row["position"])
+    entry["positionText"] = row["position_text"]
+    entry["points"] = text(row["points"])
+    entry["wins"] = text(row["wins"])
+    if kind == "driver":
+        entry["Driver"] = driver(row)
+        entry["Constructors"] = [constructor(c) for c in row["constructors"] or []]
     else:
-        name, items = "StandingsTable", ("StandingsLists", standings_lists(rows, "constructor"))
-    return {
-        "MRData": {
-            "xmlns": XMLNS,
-            "series": "f1",
-            "url": url,
-            "limit": text(request.limit),
-            "offset": text(request.offset),
-            "total": text(answer.total),
-            name: _table(request, answer, *items),
-        }
-    }
+        entry["Constructor"] = constructor(row)
+    return entry
+
+
+def season(row: Row) -> Json:
+    """One ``Seasons`` entry."""
+    return {"season": text(row["season"]), "url": row["url"] or ""}
+
+
+def status(status_id: int, count: int, name: str) -> Json:
+    """One ``Status`` entry: how many results in scope ended with it."""
+    return {"statusId": text(status_id), "count": text(count), "status": name}

@@ -130,3 +130,49 @@ def test_rate_limits_and_revalidation_hold_for_answers_served_before_routing(
         if labels["route"] == "/v1/query" and labels["method"] == "POST"
     ]
     assert sum(counted) == 5
+
+
+def test_an_ergast_question_is_answered_before_routing_once_its_rows_are_in_memory(
+    tmp_path: Path, snapshot: PublishedSnapshot
+) -> None:
+    settings = explicit_settings(tmp_path, serving_duckdb_path=snapshot.path)
+    app = create_app(settings, ApiSettings(rate_limits_enabled=False))
+    reference = create_app(settings, ApiSettings(rate_limits_enabled=False))
+    results = "/ergast/f1/current/last/results.json"
+    (first,) = asyncio.run(_calls(app, [("GET", f"{results}?limit=3", b"", {})]))
+    assert first.status_code == 200, first.text  # routed: the route reads the results
+
+    # With every route gone, only an answer made before routing can still be a 200.
+    app.router.routes.clear()
+    asked = [
+        f"{results}?limit=3&offset=3",  # a new page of rows in memory: answered
+        f"{results}?offset=1&limit=2",
+        f"{results}?limit=3&limit=4",  # the route decides which limit counts: routed
+        f"{results}?limit=3&extra=1",  # a parameter the route would ignore: routed
+        f"{results}?limit=-1",  # the route's validation answers: routed
+        "/ergast/f1/current/last/laps.json",  # lap times not read yet: routed
+        "/ergast/f1/current/last/nonsense",  # outside the grammar: routed (404 either way)
+    ]
+    answers = asyncio.run(_calls(app, [("GET", url, b"", {}) for url in asked]))
+    routed = asyncio.run(_calls(reference, [("GET", url, b"", {}) for url in asked[:2]]))
+    assert [a.status_code for a in answers] == [200, 200, 404, 404, 404, 404, 404]
+    for ours, theirs in zip(answers, routed, strict=False):
+        assert ours.content == theirs.content
+        assert json.loads(ours.content)["MRData"]["RaceTable"]["Races"][0]["Results"]
+        for header in ("etag", "x-p3-build", "cache-control", "content-type"):
+            assert ours.headers[header] == theirs.headers[header], header
+
+
+def test_an_ergast_answer_made_before_routing_is_counted_once_against_the_limit(
+    tmp_path: Path, snapshot: PublishedSnapshot
+) -> None:
+    settings = explicit_settings(tmp_path, serving_duckdb_path=snapshot.path)
+    app = create_app(settings, ApiSettings(rate_anonymous="4/minute"))
+    season = "/ergast/f1/current/results.json"
+    answers = asyncio.run(
+        _calls(app, [("GET", f"{season}?limit={n}", b"", {}) for n in (1, 2, 3, 4, 5)])
+    )
+    # The first is routed (the route reads the rows), the rest are made before routing.
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]
+    assert [a.headers["ratelimit-remaining"] for a in answers[:4]] == ["3", "2", "1", "0"]
+    assert answers[4].headers["content-type"] == "application/problem+json"

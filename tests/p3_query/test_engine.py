@@ -75,6 +75,23 @@ def test_the_engine_reopens_when_the_snapshot_is_replaced(builds: tuple[Path, Pa
     engine.close()
 
 
+def test_the_open_build_is_named_only_while_it_is_still_the_published_file(
+    builds: tuple[Path, Path, Path],
+) -> None:
+    published, _, b = builds
+    engine = Engine(published)
+    assert engine.open_build_id() is None  # nothing opened yet
+    assert engine.build_id == "build-a"
+    assert engine.open_build_id() == "build-a"
+    publish(b, published)
+    assert engine.open_build_id() is None  # another file now: a lease must open it
+    assert engine.build_id == "build-b"
+    assert engine.open_build_id() == "build-b"
+    published.unlink()
+    assert engine.open_build_id() is None
+    engine.close()
+
+
 def test_a_lease_taken_before_a_publish_finishes_on_its_own_build(
     builds: tuple[Path, Path, Path],
 ) -> None:

@@ -1,4 +1,9 @@
-"""The SQL behind each Ergast resource, over the published marts: ``fetch(cursor, request)``.
+"""The reference the in-memory Ergast index is tested against: the SQL the API answered every
+Ergast question with until the index replaced it (``fetch(cursor, request)``, one statement per
+question over the published marts) and the document it built from the rows (``document``).
+
+It was checked against the recorded Ergast responses and the real clients before it was retired,
+and it shares no code with ``p3_api.ergast.index`` but the per-item renderers of ``shapes``.
 
 Every request value is a bound parameter; the SQL text is built only from the fragments below.
 Event resources (results, sprint, qualifying, laps, pitstops, standings) page their innermost rows
@@ -7,10 +12,28 @@ Event resources (results, sprint, qualifying, laps, pitstops, standings) page th
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .grammar import ErgastRequest
+from p3_api.ergast.grammar import ErgastRequest
+from p3_api.ergast.shapes import (
+    Json,
+    Row,
+    _put,
+    circuit,
+    constructor,
+    driver,
+    lap_time,
+    pit_stop,
+    qualifying,
+    race,
+    result,
+    schedule,
+    text,
+)
+
+XMLNS = ""
 
 RACE = (
     "ra.season, ra.round, ra.url as race_url, ra.race_name, ra.race_date, "
@@ -371,7 +394,7 @@ def _results(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, li
         "re.fastest_lap_rank, re.fastest_lap_time_ms, re.fastest_lap_speed_kph"
     )
     body = f"{entry_rows('fct_race_results', 're')} where {where.sql()}"
-    order = "ra.season, ra.round, re.position_order"
+    order = "ra.season, ra.round, re.position_order, re.result_id"
     return _page(cursor, select, body, order, where.params, request)
 
 
@@ -391,7 +414,7 @@ def _sprint(cursor: Any, request: ErgastRequest, scope: Scope) -> tuple[int, lis
         "sr.sprint_time_ms as race_time_ms, sr.fastest_lap, sr.fastest_lap_time_ms"
     )
     body = f"{entry_rows('fct_sprint_results', 'sr')} where {where.sql()}"
-    order = "ra.season, ra.round, sr.position_order"
+    order = "ra.season, ra.round, sr.position_order, sr.result_id"
     return _page(cursor, select, body, order, where.params, request)
 
 
@@ -516,3 +539,160 @@ RESOURCE_QUERIES = {
     "driverStandings": _driver_standings,
     "constructorStandings": _constructor_standings,
 }
+
+
+def _grouped(rows: Iterable[Row], key: Callable[[Row], object]) -> list[list[Row]]:
+    # Consecutive rows with the same key (the rows come ordered by it).
+    groups: list[list[Row]] = []
+    last: object = object()
+    for row in rows:
+        k = key(row)
+        if not groups or k != last:
+            groups.append([])
+            last = k
+        groups[-1].append(row)
+    return groups
+
+
+def _season_round(row: Row) -> tuple[int, int]:
+    return (row["season"], row["round"])
+
+
+def races_with(rows: list[Row], payload: str, item: Callable[[Row], Json]) -> list[Json]:
+    """Races each carrying the page's rows of one payload list (``Results``, ``PitStops``...)."""
+    out = []
+    for group in _grouped(rows, _season_round):
+        entry = race(group[0])
+        entry[payload] = [item(row) for row in group]
+        out.append(entry)
+    return out
+
+
+def races_with_laps(rows: list[Row]) -> list[Json]:
+    """Races carrying ``Laps[{number, Timings[]}]``; a page may start or end mid-lap."""
+    out = []
+    for group in _grouped(rows, _season_round):
+        entry = race(group[0])
+        entry["Laps"] = [
+            {
+                "number": text(lap[0]["lap"]),
+                "Timings": [
+                    {
+                        "driverId": r["driver_ref"],
+                        "position": text(r["position"]),
+                        "time": lap_time(r["lap_time_ms"]),
+                    }
+                    for r in lap
+                ],
+            }
+            for lap in _grouped(group, lambda r: r["lap"])
+        ]
+        out.append(entry)
+    return out
+
+
+def standings_lists(rows: list[Row], kind: str) -> list[Json]:
+    """``StandingsLists[{season, round, DriverStandings|ConstructorStandings[]}]``."""
+    out = []
+    for group in _grouped(rows, _season_round):
+        entries = []
+        for row in group:
+            entry: Json = {}
+            _put(entry, "position", row["position"])
+            entry["positionText"] = row["position_text"]
+            entry["points"] = text(row["points"])
+            entry["wins"] = text(row["wins"])
+            if kind == "driver":
+                entry["Driver"] = driver(row)
+                entry["Constructors"] = [constructor(c) for c in row["constructors"] or []]
+            else:
+                entry["Constructor"] = constructor(row)
+            entries.append(entry)
+        key = "DriverStandings" if kind == "driver" else "ConstructorStandings"
+        out.append(
+            {"season": text(group[0]["season"]), "round": text(group[0]["round"]), key: entries}
+        )
+    return out
+
+
+# RaceTable echo keys of the filters, in Ergast's order.
+ECHO = (
+    ("circuit", "circuitId"),
+    ("constructor", "constructorId"),
+    ("driver", "driverId"),
+    ("grid", "grid"),
+    ("position", "position"),
+    ("fastest", "fastest"),
+    ("status", "statusId"),
+    ("qualifying_position", "position"),
+    ("sprint_position", "position"),
+    ("lap", "lap"),
+    ("stop", "stop"),
+    ("driver_standing", "driverStandings"),
+    ("constructor_standing", "constructorStandings"),
+)
+
+
+def _table(request: ErgastRequest, answer: Answer, key: str, items: list[Json]) -> Json:
+    table: Json = {}
+    if answer.scope.season is not None:
+        table["season"] = text(answer.scope.season)
+    if answer.scope.round is not None:
+        table["round"] = text(answer.scope.round)
+    for attribute, name in ECHO:
+        value = getattr(request, attribute)
+        if value is not None:
+            table[name] = text(value)
+    table[key] = items
+    return table
+
+
+def document(request: ErgastRequest, answer: Answer, url: str) -> Json:
+    """The whole ``{"MRData": ...}`` answer to ``request``."""
+    rows = answer.rows
+    resource = request.resource
+    if resource == "seasons":
+        name, items = (
+            "SeasonTable",
+            ("Seasons", [{"season": text(r["season"]), "url": r["url"] or ""} for r in rows]),
+        )
+    elif resource == "circuits":
+        name, items = "CircuitTable", ("Circuits", [circuit(r) for r in rows])
+    elif resource == "drivers":
+        name, items = "DriverTable", ("Drivers", [driver(r) for r in rows])
+    elif resource == "constructors":
+        name, items = "ConstructorTable", ("Constructors", [constructor(r) for r in rows])
+    elif resource == "status":
+        status = [
+            {"statusId": text(r["status_id"]), "count": text(r["count"]), "status": r["status"]}
+            for r in rows
+        ]
+        name, items = "StatusTable", ("Status", status)
+    elif resource == "races":
+        name, items = "RaceTable", ("Races", [schedule(r) for r in rows])
+    elif resource == "results":
+        name, items = "RaceTable", ("Races", races_with(rows, "Results", result))
+    elif resource == "sprint":
+        sprint_result: Callable[[Row], Json] = lambda r: result(r, sprint=True)  # noqa: E731
+        name, items = "RaceTable", ("Races", races_with(rows, "SprintResults", sprint_result))
+    elif resource == "qualifying":
+        name, items = "RaceTable", ("Races", races_with(rows, "QualifyingResults", qualifying))
+    elif resource == "laps":
+        name, items = "RaceTable", ("Races", races_with_laps(rows))
+    elif resource == "pitstops":
+        name, items = "RaceTable", ("Races", races_with(rows, "PitStops", pit_stop))
+    elif resource == "driverStandings":
+        name, items = "StandingsTable", ("StandingsLists", standings_lists(rows, "driver"))
+    else:
+        name, items = "StandingsTable", ("StandingsLists", standings_lists(rows, "constructor"))
+    return {
+        "MRData": {
+            "xmlns": XMLNS,
+            "series": "f1",
+            "url": url,
+            "limit": text(request.limit),
+            "offset": text(request.offset),
+            "total": text(answer.total),
+            name: _table(request, answer, *items),
+        }
+    }
