@@ -75,6 +75,8 @@ class SnapshotService:
     @property
     def engine(self) -> Engine:
         """The engine over the published snapshot (SnapshotMissing / NotASnapshot on first use)."""
+        if self._engine is not None:
+            return self._engine  # without the lock: the event loop asks on every Ergast miss
         with self._lock:
             if self._engine is None:
                 self._engine = Engine(self.path, pool_size=self.pool_size)
