@@ -2,8 +2,10 @@
 Ergast question with until the index replaced it (``fetch(cursor, request)``, one statement per
 question over the published marts) and the document it built from the rows (``document``).
 
-It was checked against the recorded Ergast responses and the real clients before it was retired,
-and it shares no code with ``p3_api.ergast.index`` but the per-item renderers of ``shapes``.
+It was checked against the recorded Ergast responses and the real clients before it was retired.
+It shares with the index only what is a table, not logic: which filters each resource takes,
+the filter echo, the exception, the select lists of a driver and a constructor, and the
+per-item renderers of ``shapes``.
 
 Every request value is a bound parameter; the SQL text is built only from the fragments below.
 Event resources (results, sprint, qualifying, laps, pitstops, standings) page their innermost rows
@@ -17,10 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from p3_api.ergast.grammar import ErgastRequest
+from p3_api.ergast.index import (
+    ALLOWED,
+    ECHO,
+    RESULT_FILTERS,
+    XMLNS,
+    BadRequest,
+    Scope,
+)
 from p3_api.ergast.shapes import (
     Json,
     Row,
-    _put,
     circuit,
     constructor,
     driver,
@@ -30,10 +39,10 @@ from p3_api.ergast.shapes import (
     race,
     result,
     schedule,
+    standing,
     text,
 )
-
-XMLNS = ""
+from p3_api.ergast.tables import CONSTRUCTOR, DRIVER
 
 RACE = (
     "ra.season, ra.round, ra.url as race_url, ra.race_name, ra.race_date, "
@@ -43,14 +52,6 @@ RACE = (
 SCHEDULE = (
     "ra.fp1_date, ra.fp1_time_utc, ra.fp2_date, ra.fp2_time_utc, ra.fp3_date, ra.fp3_time_utc, "
     "ra.qualifying_date, ra.qualifying_time_utc, ra.sprint_date, ra.sprint_time_utc"
-)
-DRIVER = (
-    "d.driver_ref, d.permanent_number, d.driver_code, d.url as driver_url, d.forename, "
-    "d.surname, d.date_of_birth, d.nationality as driver_nationality"
-)
-CONSTRUCTOR = (
-    "co.constructor_ref, co.url as constructor_url, co.constructor_name, "
-    "co.nationality as constructor_nationality"
 )
 CIRCUIT = "ci.circuit_ref, ci.url as circuit_url, ci.circuit_name, ci.latitude, ci.longitude, "
 CIRCUIT += "ci.location, ci.country"
@@ -71,10 +72,6 @@ def entry_rows(table: str, alias: str) -> str:
     )
 
 
-class BadRequest(Exception):
-    """A well-formed path asking a combination this API does not answer (400)."""
-
-
 @dataclass
 class Where:
     """``and``-ed SQL conditions and their bound parameters, in order."""
@@ -90,15 +87,6 @@ class Where:
         return " and ".join(self.conditions) or "true"
 
 
-@dataclass(frozen=True)
-class Scope:
-    """The request with ``current``/``last``/``next`` resolved; ``empty`` when nothing can match."""
-
-    season: int | None
-    round: int | None
-    empty: bool = False
-
-
 @dataclass
 class Answer:
     """What a resource answers: the total over all pages and this page's rows."""
@@ -106,26 +94,6 @@ class Answer:
     total: int
     rows: list[dict[str, Any]]
     scope: Scope
-
-
-# Which filters each resource honours (beyond season, round, circuit); others are a 400.
-RESULT_FILTERS = {"driver", "constructor", "grid", "position", "fastest", "status"}
-ENTITY_FILTERS = {"circuit"} | RESULT_FILTERS | {"driver_standing", "constructor_standing"}
-ALLOWED: dict[str, set[str]] = {
-    "seasons": ENTITY_FILTERS,
-    "circuits": ENTITY_FILTERS - {"driver_standing", "constructor_standing"},
-    "races": ENTITY_FILTERS - {"driver_standing", "constructor_standing"},
-    "drivers": ENTITY_FILTERS - {"constructor_standing"},
-    "constructors": ENTITY_FILTERS - {"driver_standing"},
-    "status": {"circuit"} | RESULT_FILTERS,
-    "results": {"circuit"} | RESULT_FILTERS,
-    "sprint": {"circuit", "driver", "constructor", "grid", "sprint_position", "status"},
-    "qualifying": {"circuit", "driver", "constructor", "qualifying_position"},
-    "laps": {"driver", "constructor", "lap"},
-    "pitstops": {"driver", "lap", "stop"},
-    "driverStandings": {"driver", "driver_standing"},
-    "constructorStandings": {"constructor", "constructor_standing"},
-}
 
 
 def resolve(cursor: Any, request: ErgastRequest) -> Scope:
@@ -593,44 +561,15 @@ def races_with_laps(rows: list[Row]) -> list[Json]:
 
 def standings_lists(rows: list[Row], kind: str) -> list[Json]:
     """``StandingsLists[{season, round, DriverStandings|ConstructorStandings[]}]``."""
-    out = []
-    for group in _grouped(rows, _season_round):
-        entries = []
-        for row in group:
-            entry: Json = {}
-            _put(entry, "position", row["position"])
-            entry["positionText"] = row["position_text"]
-            entry["points"] = text(row["points"])
-            entry["wins"] = text(row["wins"])
-            if kind == "driver":
-                entry["Driver"] = driver(row)
-                entry["Constructors"] = [constructor(c) for c in row["constructors"] or []]
-            else:
-                entry["Constructor"] = constructor(row)
-            entries.append(entry)
-        key = "DriverStandings" if kind == "driver" else "ConstructorStandings"
-        out.append(
-            {"season": text(group[0]["season"]), "round": text(group[0]["round"]), key: entries}
-        )
-    return out
-
-
-# RaceTable echo keys of the filters, in Ergast's order.
-ECHO = (
-    ("circuit", "circuitId"),
-    ("constructor", "constructorId"),
-    ("driver", "driverId"),
-    ("grid", "grid"),
-    ("position", "position"),
-    ("fastest", "fastest"),
-    ("status", "statusId"),
-    ("qualifying_position", "position"),
-    ("sprint_position", "position"),
-    ("lap", "lap"),
-    ("stop", "stop"),
-    ("driver_standing", "driverStandings"),
-    ("constructor_standing", "constructorStandings"),
-)
+    key = "DriverStandings" if kind == "driver" else "ConstructorStandings"
+    return [
+        {
+            "season": text(group[0]["season"]),
+            "round": text(group[0]["round"]),
+            key: [standing(row, kind) for row in group],
+        }
+        for group in _grouped(rows, _season_round)
+    ]
 
 
 def _table(request: ErgastRequest, answer: Answer, key: str, items: list[Json]) -> Json:
