@@ -48,6 +48,7 @@ from .tables import (
 
 XMLNS = ""  # Jolpica's value; Ergast sent "http://ergast.com/mrd/1.5" (clients ignore it)
 NO_SUCH_REF = -2  # the id of a ref no entity has: matches no row (a missing value is -1)
+REF_ENTITIES = {"circuit": "circuits", "driver": "drivers", "constructor": "constructors"}
 
 
 class BadRequest(Exception):
@@ -177,19 +178,25 @@ class ErgastIndex:
     def answer(self, request: ErgastRequest, url: str, cursor: Any | None) -> str:
         """The whole ``{"MRData": ...}`` document answering ``request`` (JSON text); without a
         cursor, only from parts already read (``NotLoaded`` otherwise)."""
-        unsupported = request.given() - ALLOWED[request.resource]
-        if unsupported:
-            raise BadRequest(
-                f"{request.resource} cannot be filtered by {', '.join(sorted(unsupported))}"
-            )
-        if request.resource in ("laps", "pitstops") and (
-            request.season is None or request.round is None
-        ):
-            raise BadRequest(f"{request.resource} need a season and a round")
+        check_answerable(request)
         question = _Question(self, cursor, request)
         table_name, list_key = CONTAINERS.get(request.resource, ("RaceTable", "Races"))
         total, items = (0, "") if question.scope.empty else question.items()
         return _document(request, question.scope, url, total, table_name, list_key, items)
+
+
+def check_answerable(request: ErgastRequest) -> None:
+    """``BadRequest`` for a combination this API does not answer: a filter the resource does not
+    take, or laps and pit stops without a season and a round."""
+    unsupported = request.given() - ALLOWED[request.resource]
+    if unsupported:
+        raise BadRequest(
+            f"{request.resource} cannot be filtered by {', '.join(sorted(unsupported))}"
+        )
+    if request.resource in ("laps", "pitstops") and (
+        request.season is None or request.round is None
+    ):
+        raise BadRequest(f"{request.resource} need a season and a round")
 
 
 class _Question:
@@ -235,9 +242,8 @@ class _Question:
     def value(self, field: str) -> int:
         """The request's value of a filter, refs as the entity's id."""
         given = getattr(self.request, field)
-        kind = {"circuit": "circuits", "driver": "drivers", "constructor": "constructors"}
-        if field in kind:
-            entities: Entities = self.part(kind[field])
+        if field in REF_ENTITIES:
+            entities: Entities = self.part(REF_ENTITIES[field])
             return entities.id_of_ref.get(given, NO_SUCH_REF)
         return int(given)
 
@@ -296,12 +302,8 @@ class _Question:
     def items(self) -> tuple[int, str]:
         """``total`` and this page's items (comma-joined JSON) of the request's resource."""
         resource = self.request.resource
-        if resource in ENTITY_RESOURCES:
-            return ENTITY_RESOURCES[resource](self)
-        if resource == "races":
-            return self._races()
-        if resource == "status":
-            return self._status()
+        if resource in LIST_RESOURCES:
+            return LIST_RESOURCES[resource](self)
         table = self.part(resource)
         extra = self.latest_unless_round() if resource.endswith("Standings") else ()
         rows = self.rows(table, EVENT_KEYS[resource], *extra)
@@ -343,12 +345,6 @@ class _Question:
             ids = ranked if ids is None else np.intersect1d(ids, ranked)
         return self.entity_page(self.part(f"{kind}s"), ids)
 
-    def _drivers(self) -> tuple[int, str]:
-        return self._people("driver")
-
-    def _constructors(self) -> tuple[int, str]:
-        return self._people("constructor")
-
     def _circuits(self) -> tuple[int, str]:
         return self.entity_page(self.part("circuits"), self.linked("circuit", "circuit"))
 
@@ -385,11 +381,14 @@ class _Question:
         return len(ids), ",".join(items)
 
 
-ENTITY_RESOURCES: dict[str, Callable[[_Question], tuple[int, str]]] = {
-    "drivers": _Question._drivers,
-    "constructors": _Question._constructors,
+# Resources that page entities (or status groups) rather than event rows.
+LIST_RESOURCES: dict[str, Callable[[_Question], tuple[int, str]]] = {
+    "drivers": lambda question: question._people("driver"),
+    "constructors": lambda question: question._people("constructor"),
     "circuits": _Question._circuits,
     "seasons": _Question._seasons,
+    "races": _Question._races,
+    "status": _Question._status,
 }
 
 

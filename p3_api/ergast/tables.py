@@ -72,11 +72,6 @@ def _column(rows: Sequence[dict[str, Any]], name: str) -> np.ndarray:
     )
 
 
-def _ids(rows: Sequence[dict[str, Any]], name: str, mapping: np.ndarray) -> np.ndarray:
-    # ids -> positions (race_id -> calendar position), through a lookup array.
-    return mapping[_column(rows, name)]
-
-
 def _lookup(ids: np.ndarray) -> np.ndarray:
     position_of = np.full(int(ids.max(initial=0)) + 1, MISSING, dtype=KEY)
     position_of[ids] = np.arange(len(ids))
@@ -187,7 +182,7 @@ def _event_keys(
     keys = {
         "sr": sr,
         "season": sr // SR_ROUNDS,
-        "race": _ids(rows, "race_id", calendar.position_of),
+        "race": calendar.position_of[_column(rows, "race_id")],
     }
     keys.update({key: _column(rows, column) for key, column in columns.items()})
     return keys
@@ -265,7 +260,6 @@ def load_laps(cursor: Any, calendar: Calendar) -> Table:
         f"lt.lap_time_ms {event_rows('fct_lap_times', 'lt')} "
         "order by ra.season, ra.round, lt.lap, lt.position"
     )
-    names = [d[0] for d in result.description]
     columns = result.fetchnumpy()  # 0.5 M rows: no dict per row
     keys = {
         "sr": (columns["season"].astype(KEY) * SR_ROUNDS + columns["round"]).astype(KEY),
@@ -274,7 +268,6 @@ def load_laps(cursor: Any, calendar: Calendar) -> Table:
         "constructor": columns["constructor_id"].astype(KEY),
         "lap": columns["lap"].astype(KEY),
     }
-    assert names[-3:] == ["driver_ref", "position", "lap_time_ms"]
     fragments = [
         shapes.timing_json(ref, int(position), int(ms))
         for ref, position, ms in zip(
@@ -320,13 +313,7 @@ def load_driver_standings(cursor: Any) -> Table:
         "left join teams t on t.driver_standings_id = st.driver_standings_id "
         "order by st.season, st.round, st.position, d.driver_ref",
     )
-    keys = {
-        "sr": _sr(rows),
-        "driver": _column(rows, "driver_id"),
-        "position": _column(rows, "position"),
-        "latest": _column(rows, "is_latest_round"),
-    }
-    return Table(keys, [dumps(shapes.standing(r, "driver")) for r in rows])
+    return _standings(rows, "driver")
 
 
 def load_constructor_standings(cursor: Any) -> Table:
@@ -339,10 +326,15 @@ def load_constructor_standings(cursor: Any) -> Table:
         "join marts.dim_constructors co on co.constructor_id = st.constructor_id "
         "order by st.season, st.round, st.position, co.constructor_ref",
     )
+    return _standings(rows, "constructor")
+
+
+def _standings(rows: list[dict[str, Any]], kind: str) -> Table:
+    # ``kind`` "driver" or "constructor": also the name of the id column its filters compare.
     keys = {
         "sr": _sr(rows),
-        "constructor": _column(rows, "constructor_id"),
+        kind: _column(rows, f"{kind}_id"),
         "position": _column(rows, "position"),
         "latest": _column(rows, "is_latest_round"),
     }
-    return Table(keys, [dumps(shapes.standing(r, "constructor")) for r in rows])
+    return Table(keys, [dumps(shapes.standing(r, kind)) for r in rows])

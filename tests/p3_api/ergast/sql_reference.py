@@ -3,8 +3,8 @@ Ergast question with until the index replaced it (``fetch(cursor, request)``, on
 question over the published marts) and the document it built from the rows (``document``).
 
 It was checked against the recorded Ergast responses and the real clients before it was retired.
-It shares with the index only what is a table, not logic: which filters each resource takes,
-the filter echo, the exception, the select lists of a driver and a constructor, and the
+It shares with the index only rules and tables, not the answering: which questions are
+answerable (``check_answerable``), the filter echo, the exception, the select lists of a driver and a constructor, and the
 per-item renderers of ``shapes``.
 
 Every request value is a bound parameter; the SQL text is built only from the fragments below.
@@ -20,12 +20,11 @@ from typing import Any
 
 from p3_api.ergast.grammar import ErgastRequest
 from p3_api.ergast.index import (
-    ALLOWED,
     ECHO,
     RESULT_FILTERS,
     XMLNS,
-    BadRequest,
     Scope,
+    check_answerable,
 )
 from p3_api.ergast.shapes import (
     Json,
@@ -159,15 +158,7 @@ _TOTAL = "p3_total_rows"  # the window column carrying the row count on every ro
 
 def fetch(cursor: Any, request: ErgastRequest) -> Answer:
     """The answer to ``request`` on ``cursor`` (a read-only snapshot cursor)."""
-    unsupported = request.given() - ALLOWED[request.resource]
-    if unsupported:
-        raise BadRequest(
-            f"{request.resource} cannot be filtered by {', '.join(sorted(unsupported))}"
-        )
-    if request.resource in ("laps", "pitstops") and (
-        request.season is None or request.round is None
-    ):
-        raise BadRequest(f"{request.resource} need a season and a round")
+    check_answerable(request)
     scope = resolve(cursor, request)
     if scope.empty:
         return Answer(0, [], scope)

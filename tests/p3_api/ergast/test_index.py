@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from p3_api.ergast.grammar import FILTERS, RESOURCES, ErgastRequest, parse
-from p3_api.ergast.index import BadRequest, ErgastIndex
+from p3_api.ergast.index import ALLOWED, BadRequest, ErgastIndex
 from p3_query.engine import Engine
 from tests.fixtures.snapshots import PublishedSnapshot
 
@@ -97,7 +97,7 @@ class Question:
 
 
 def _keywords_allowed(resource: str) -> list[str]:
-    return [k for k in VALUES if FILTERS[k.lower()][0] in sql_reference.ALLOWED[resource]]
+    return [k for k in VALUES if FILTERS[k.lower()][0] in ALLOWED[resource]]
 
 
 def sample_questions(rng: random.Random, size: int) -> list[Question]:
@@ -171,7 +171,7 @@ def test_index_answers_as_the_sql_reference(reader: Reader) -> None:
         url = URL + question.path
         try:
             expected = reference_answer(reader.cursor, request, url)
-        except sql_reference.BadRequest as refusal:
+        except BadRequest as refusal:
             expected = f"400 {refusal}"
         except duckdb.Error:
             # The reference's known bug: races filtered by results bind a table it never joined.
